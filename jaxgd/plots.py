@@ -1,0 +1,130 @@
+"""Figures: loss contours with optimisation paths, and loss curves.
+
+Built on ``matplotlib.figure.Figure`` directly (no pyplot, no GUI backend),
+so figures can be drawn on machines without a screen and inside tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+
+from jaxgd._types import Array, ArrayLike
+
+
+def loss_grid(
+    loss_of_point: Callable[[Array], Array],
+    xs: ArrayLike,
+    ys: ArrayLike,
+) -> np.ndarray:
+    """``Z[i, j] = loss_of_point([xs[j], ys[i]])`` on a grid, evaluated with one ``vmap``."""
+    gx, gy = jnp.meshgrid(jnp.asarray(xs), jnp.asarray(ys))
+    points = jnp.stack([gx.ravel(), gy.ravel()], axis=1)
+    values = jax.jit(jax.vmap(loss_of_point))(points)
+    return np.asarray(values).reshape(gx.shape)
+
+
+def contour_paths(
+    loss_of_point: Callable[[Array], Array],
+    xlim: tuple[float, float],
+    ylim: tuple[float, float],
+    paths: Mapping[str, ArrayLike],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    minimum: Sequence[float] | None = None,
+    minimum_label: str = "minimum",
+    resolution: int = 200,
+    n_levels: int = 25,
+) -> Figure:
+    """Loss contours (log-spaced levels) with one or more optimisation paths drawn on top.
+
+    Args:
+      loss_of_point: maps a point ``[x, y]`` of the plane to the loss.
+      xlim, ylim: the plotted window.
+      paths: label -> array ``[n_steps, 2]`` of visited points (in order).
+      title, xlabel, ylabel: text of the figure.
+      minimum: a point to mark with a star.
+      resolution: grid points per axis.
+      n_levels: number of contour levels.
+    """
+    xs = np.linspace(*xlim, resolution)
+    ys = np.linspace(*ylim, resolution)
+    z = loss_grid(loss_of_point, xs, ys)
+    z_min = float(np.nanmin(z))
+    shift = 0.0 if z_min > 0 else (1e-3 - z_min)
+    levels = np.geomspace(np.nanmin(z) + shift, np.nanmax(z) + shift, n_levels)
+    fig = Figure(figsize=(6.4, 5.0), layout="constrained")
+    ax = fig.add_subplot()
+    filled = ax.contourf(xs, ys, z + shift, levels=levels, norm=LogNorm(), cmap="viridis_r")
+    ax.contour(xs, ys, z + shift, levels=levels, colors="k", linewidths=0.3, alpha=0.5)
+    colorbar = fig.colorbar(filled, ax=ax, format="%.3g")
+    colorbar.set_label("loss" + (f" + {shift:.3g}" if shift else "") + " (log scale)")
+    for (label, path), colour in zip(paths.items(), _colours(len(paths)), strict=True):
+        path = np.asarray(path)
+        ax.plot(path[:, 0], path[:, 1], "-o", color=colour, markersize=2.5, lw=1.2, label=label)
+        ax.plot(path[0, 0], path[0, 1], "s", color=colour, markersize=6)
+    if minimum is not None:
+        ax.plot(*minimum, "*", color="red", markersize=14, label=minimum_label, zorder=5)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, xlim=xlim, ylim=ylim)
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+def loss_curves(
+    curves: Mapping[str, ArrayLike],
+    *,
+    title: str,
+    xlabel: str = "update",
+    ylabel: str = "loss",
+    log_y: bool = True,
+    steps: Mapping[str, ArrayLike] | None = None,
+    reference: float | None = None,
+    reference_label: str = "optimum",
+) -> Figure:
+    """Loss against update number, one line per label (log y-axis by default)."""
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    for (label, curve), colour in zip(curves.items(), _colours(len(curves)), strict=True):
+        curve = np.asarray(curve)
+        x = np.asarray(steps[label]) if steps is not None else np.arange(curve.shape[0])
+        ax.plot(x, curve, color=colour, lw=1.5, label=label)
+    if reference is not None:
+        ax.axhline(reference, color="k", ls="--", lw=1, label=reference_label)
+    if log_y:
+        ax.set_yscale("log")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel + (" (log scale)" if log_y else ""))
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _colours(n: int) -> list:
+    palette = [
+        "tab:blue",
+        "tab:orange",
+        "tab:green",
+        "tab:red",
+        "tab:purple",
+        "tab:brown",
+        "tab:pink",
+        "tab:gray",
+        "tab:olive",
+        "tab:cyan",
+    ]
+    return [palette[i % len(palette)] for i in range(n)]
+
+
+def save(fig: Figure, path: str | Path, *, dpi: int = 130) -> Path:
+    """Write ``fig`` to ``path`` (PNG by suffix), creating the folder; return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    return path

@@ -1,0 +1,278 @@
+"""Built-in problems: data sets and test surfaces with their losses and initialisers.
+
+A :class:`Problem` bundles what :func:`jaxgd.fit` and :func:`jaxgd.sweep` need:
+``init_fn(key) -> params``, ``loss_fn(params, x, y) -> scalar`` and ``data =
+(x, y)``. Surfaces that are functions of the parameters alone (a quadratic
+bowl, Rosenbrock) have ``data=None`` and are called as ``loss_fn(params,
+None, None)``.
+
+Arrays are built when the problem is built, in JAX's default float dtype
+(float32, or float64 under ``jax_enable_x64``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgd._types import Array, ArrayLike, Batch, InitFn, LossFn, Params, PRNGKey
+from jaxgd.losses import mse
+from jaxgd.models import MLP, linear_apply, mlp_from_arrays
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Problem:
+    """An objective to minimise: an initialiser, a loss and (optionally) data."""
+
+    name: str
+    init_fn: InitFn
+    loss_fn: LossFn
+    data: Batch | None
+    description: str = ""
+
+    def loss(self, params: Params) -> Array:
+        """The loss of ``params`` on the whole data set (or the surface's value)."""
+        x, y = self.data if self.data is not None else (None, None)
+        return self.loss_fn(params, x, y)
+
+
+def _float(value: ArrayLike) -> Array:
+    return jnp.asarray(value, jnp.result_type(float))
+
+
+# ----------------------------------------------------------------------------- Géron's linear data
+
+GERON_SEED = 42
+GERON_M = 100
+
+
+def geron_linear_data() -> tuple[np.ndarray, np.ndarray]:
+    """The 100 points of Géron's chapter 4, as NumPy float64 arrays ``x [100, 1]``, ``y [100]``.
+
+    Géron's recipe is ``np.random.seed(42); X = 2 * np.random.rand(100, 1);
+    y = 4 + 3 * X + np.random.randn(100, 1)``. ``RandomState(42)`` draws the
+    same numbers in the same order without touching NumPy's global state.
+    """
+    rng = np.random.RandomState(GERON_SEED)
+    x = 2 * rng.rand(GERON_M, 1)
+    y = 4 + 3 * x + rng.randn(GERON_M, 1)
+    return x, y[:, 0]
+
+
+def geron_theta0() -> Params:
+    """Géron's starting point for batch GD: ``np.random.seed(42); θ = np.random.randn(2, 1)``.
+
+    Returned as linear-model parameters ``{"w": [θ₁], "b": θ₀}`` (θ₀ is the intercept).
+    """
+    theta = np.random.RandomState(GERON_SEED).randn(2)
+    return {"w": _float(theta[1:]), "b": _float(theta[0])}
+
+
+def normal_equation(x: ArrayLike, y: ArrayLike) -> Params:
+    """The least-squares solution θ = (XᵦᵀXᵦ)⁻¹Xᵦᵀy with a bias column, in float64 NumPy.
+
+    Returns linear-model parameters ``{"w": [n], "b": []}`` as float64 NumPy arrays.
+    """
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    xb = np.concatenate([np.ones((x.shape[0], 1)), x], axis=1)
+    theta = np.linalg.solve(xb.T @ xb, xb.T @ y)
+    return {"w": theta[1:], "b": theta[0]}
+
+
+def linear_mse(params: Params, x: Array, y: Array) -> Array:
+    """MSE of the linear model ŷ = x·w + b: ``(1/m) Σ (yᵢ − ŷᵢ)²``."""
+    return mse(linear_apply(params, x), y)
+
+
+def geron_init(key: PRNGKey) -> Params:
+    """θ = (θ₀, θ₁) ~ N(0, I) as ``{"w": [θ₁], "b": θ₀}``, like Géron's ``randn(2, 1)``."""
+    theta = jax.random.normal(key, (2,), jnp.result_type(float))
+    return {"w": theta[1:], "b": theta[0]}
+
+
+def geron_linear() -> Problem:
+    """Linear regression on Géron's data (y ≈ 4 + 3x + noise), with the MSE loss.
+
+    ``init_fn`` draws θ ~ N(0, I) from the key, like Géron's ``np.random.randn(2, 1)``
+    (use :func:`geron_theta0` for his exact start).
+    """
+    x, y = geron_linear_data()
+    return Problem(
+        name="geron-linear",
+        init_fn=geron_init,
+        loss_fn=linear_mse,
+        data=(_float(x), _float(y)),
+        description="Géron's 100 points y = 4 + 3x + N(0, 1), linear model, MSE",
+    )
+
+
+# ----------------------------------------------------------------------------- surfaces
+
+
+@dataclasses.dataclass(frozen=True)
+class UniformBox:
+    """``init_fn(key)``: a start drawn uniformly in the box ``[low, high]`` (one entry per axis)."""
+
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+
+    def __call__(self, key: PRNGKey) -> Array:
+        low, high = _float(self.low), _float(self.high)
+        return jax.random.uniform(key, low.shape, low.dtype, low, high)
+
+
+@dataclasses.dataclass(frozen=True)
+class Quadratic:
+    """f(θ) = ½ Σᵢ λᵢ θᵢ²: a convex bowl with curvature λᵢ along axis i (Hessian diag(λ))."""
+
+    curvatures: tuple[float, ...]
+
+    def __call__(self, params: Array, x: None = None, y: None = None) -> Array:
+        return 0.5 * jnp.sum(_float(self.curvatures).astype(params.dtype) * jnp.square(params))
+
+
+def quadratic_bowl(curvatures: Sequence[float] = (1.0, 1.0)) -> Problem:
+    """A round convex bowl ``f(θ) = ½ Σ λᵢ θᵢ²``, minimum 0 at θ = 0; starts in [−2, 2]ⁿ."""
+    curvatures = tuple(float(c) for c in curvatures)
+    if not curvatures or any(c <= 0 for c in curvatures):
+        raise ValueError(f"curvatures={curvatures} must be a non-empty list of positive numbers.")
+    n = len(curvatures)
+    return Problem(
+        name="quadratic-bowl",
+        init_fn=UniformBox((-2.0,) * n, (2.0,) * n),
+        loss_fn=Quadratic(curvatures),
+        data=None,
+        description=f"f(θ) = ½ Σ λᵢ θᵢ², λ = {curvatures}",
+    )
+
+
+def elongated_bowl(condition_number: float = 25.0) -> Problem:
+    """An ill-conditioned bowl ``f(θ) = ½ (θ₀² + κ θ₁²)`` with condition number κ."""
+    if condition_number < 1:
+        raise ValueError(f"condition_number={condition_number} must be >= 1.")
+    problem = quadratic_bowl((1.0, float(condition_number)))
+    return dataclasses.replace(
+        problem,
+        name="elongated-bowl",
+        description=f"f(θ) = ½ (θ₀² + {condition_number:g} θ₁²), "
+        f"condition number {condition_number:g}",
+    )
+
+
+def rosenbrock_function(params: Array, x: None = None, y: None = None) -> Array:
+    """f(a, b) = (1 − a)² + 100 (b − a²)², minimum 0 at (1, 1), a curved narrow valley."""
+    a, b = params[0], params[1]
+    return jnp.square(1 - a) + 100 * jnp.square(b - a * a)
+
+
+def rosenbrock() -> Problem:
+    """The Rosenbrock valley; starts drawn uniformly in [−2, 2] × [−1, 3]."""
+    return Problem(
+        name="rosenbrock",
+        init_fn=UniformBox((-2.0, -1.0), (2.0, 3.0)),
+        loss_fn=rosenbrock_function,
+        data=None,
+        description="f(a, b) = (1 − a)² + 100 (b − a²)², minimum at (1, 1)",
+    )
+
+
+# ----------------------------------------------------------------------------- MLP regression
+
+
+@dataclasses.dataclass(frozen=True)
+class MLPLoss:
+    """``loss_fn(params, x, y) = mse(model.apply(params, x), y)`` for an :class:`MLP`."""
+
+    model: MLP
+
+    def __call__(self, params: Params, x: Array, y: Array) -> Array:
+        return mse(self.model.apply(params, x), y)
+
+
+def mlp_regression(
+    sizes: Sequence[int] = (4, 16, 16, 1),
+    n_examples: int = 256,
+    *,
+    hidden: str = "tanh",
+    noise: float = 0.1,
+    seed: int = 0,
+) -> Problem:
+    """Synthetic regression: targets from a fixed random "teacher" MLP plus noise.
+
+    ``x ~ N(0, I)`` of shape ``[n_examples, sizes[0]]``; ``y = teacher(x) + noise·N(0, 1)``
+    where the teacher is a tanh MLP of the same sizes with Glorot weights drawn from
+    ``seed``. The student is an MLP of ``sizes`` with ``hidden`` activations.
+    """
+    model = MLP(tuple(sizes), hidden=hidden)
+    teacher = MLP(tuple(sizes), hidden="tanh")
+    k_x, k_teacher, k_noise = jax.random.split(jax.random.key(seed), 3)
+    dtype = jnp.result_type(float)
+    x = jax.random.normal(k_x, (n_examples, model.sizes[0]), dtype)
+    y = teacher.apply(teacher.init(k_teacher), x)
+    y = y + noise * jax.random.normal(k_noise, y.shape, dtype)
+    return Problem(
+        name="mlp-regression",
+        init_fn=model.init,
+        loss_fn=MLPLoss(model),
+        data=(x, y),
+        description=f"MLP {'-'.join(map(str, model.sizes))} ({hidden}) on {n_examples} "
+        "examples from a random tanh teacher",
+    )
+
+
+# ----------------------------------------------------------------------------- the worked example
+
+WORKED_X = ((0.05, 0.10),)
+WORKED_Y = ((0.01, 0.99),)
+WORKED_W1 = ((0.15, 0.20), (0.25, 0.30))
+WORKED_B1 = 0.35
+WORKED_W2 = ((0.40, 0.45), (0.50, 0.55))
+WORKED_B2 = 0.60
+
+
+def worked_example_params(key: PRNGKey | None = None) -> Params:
+    """The 2-2-2 network of the notes: W¹, b¹ = 0.35, W² and b² = 0.60 (row i feeds neuron i).
+
+    ``key`` is accepted (and ignored) so that this serves as an ``init_fn``.
+    """
+    del key
+    return mlp_from_arrays([WORKED_W1, WORKED_W2], [WORKED_B1, WORKED_B2])
+
+
+def worked_example(hidden: str = "relu") -> Problem:
+    """The notes' 2-2-2 network on its one example, sigmoid outputs, MSE over the two outputs.
+
+    ``hidden="relu"`` is the notes' network; ``hidden="sigmoid"`` is the classic
+    "step by step backpropagation" original. ``init_fn`` ignores its key: every
+    run starts from the notes' weights.
+    """
+    model = MLP((2, 2, 2), hidden=hidden, output="sigmoid")
+    return Problem(
+        name="worked-example",
+        init_fn=worked_example_params,
+        loss_fn=MLPLoss(model),
+        data=(_float(WORKED_X), _float(WORKED_Y)),
+        description=f"2-2-2 net, {hidden} hidden layer, sigmoid outputs, x = (0.05, 0.10), "
+        "y = (0.01, 0.99)",
+    )
+
+
+PROBLEMS = {
+    "geron-linear": geron_linear,
+    "worked-example": worked_example,
+    "quadratic-bowl": quadratic_bowl,
+    "elongated-bowl": elongated_bowl,
+    "rosenbrock": rosenbrock,
+    "mlp-regression": mlp_regression,
+}
+
+
+def get_problem(name: str) -> Problem:
+    """The built-in problem called ``name`` (one of :data:`PROBLEMS`), with default settings."""
+    if name not in PROBLEMS:
+        raise ValueError(f"unknown problem {name!r}; choose one of {', '.join(PROBLEMS)}.")
+    return PROBLEMS[name]()

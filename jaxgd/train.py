@@ -1,0 +1,583 @@
+"""fit(): gradient descent as one compiled loop.
+
+One update is the notes' learning step: forward pass, loss, backward pass
+(``jax.grad``), update::
+
+    L_t = loss(θ_t; batch_t),   g_t = ∂L_t/∂θ_t,   (u_t, s_{t+1}) = update(g_t, s_t, θ_t),
+    θ_{t+1} = θ_t + u_t
+
+repeated inside one ``lax.scan`` and compiled once with ``jax.jit``.
+
+Batches
+-------
+``batch_size=None`` uses the whole data set at every update (batch GD);
+``batch_size=1`` is stochastic GD; ``batch_size=k`` is mini-batch GD. An
+*epoch* is one pass over the data: ``ceil(m / k)`` updates (``m // k`` with
+``drop_last=True``), or a single update for batch GD.
+
+* ``sampling="shuffle"`` (default): each epoch draws a fresh permutation from
+  ``fold_in(key, epoch)`` and walks through it in batches of ``k``. When ``m``
+  is not a multiple of ``k`` the last batch is smaller: it keeps the compiled
+  shape ``k`` and masks the missing examples (the loss is then the mean of
+  per-example losses, so ``loss_fn`` must be a mean over examples, as MSE is),
+  unless ``drop_last=True`` drops it.
+* ``sampling="replacement"``: every update draws ``k`` indices uniformly with
+  replacement from ``fold_in(key, t)``, as Géron's stochastic GD does.
+
+Stopping, divergence
+--------------------
+With ``tol`` a run stops (``converged=True``) at the first update where
+``|L_t − L_{t−1}| <= tol`` (``stop_on="loss_change"``, the default) or
+``‖g_t‖₂ <= tol`` (``stop_on="grad_norm"``); the losses compared are the
+batch losses. A run whose loss or new parameters are not finite stops at its
+last finite parameters with ``diverged=True`` and ``diverged_at = t``; it
+never raises and never returns non-finite parameters. Either way the compiled
+loop keeps its length and a stopped run's state stays frozen, so that
+:func:`jaxgd.sweep` can run many of them side by side.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import sys
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgd import _static
+from jaxgd._types import Array, Batch, LossFn, OptState, Params, PRNGKey
+from jaxgd.optim.base import GradientTransformation, apply_updates
+
+RUNNING, CONVERGED, DIVERGED = 0, 1, 2
+SAMPLING = ("shuffle", "replacement")
+STOP_ON = ("loss_change", "grad_norm")
+
+
+class FitResult(NamedTuple):
+    """What :func:`fit` returns (every field a JAX array, or ``None`` when not requested).
+
+    Attributes:
+      params: the final parameters (the last finite ones if the run diverged).
+      opt_state: the optimizer state after the last update taken.
+      losses: the batch loss ``L_t`` before updates ``t = 0, r, 2r, …`` (``r = record_every``).
+      steps: the number of updates taken.
+      converged: whether ``tol`` was met.
+      diverged: whether the loss or the parameters became non-finite.
+      diverged_at: the update at which divergence was detected, ``-1`` if none.
+      final_loss: the loss of ``params`` on the whole data set.
+      epoch_losses: with ``epochs``: the whole-data loss after each epoch.
+      param_history: with ``record_params=True``: ``params`` before updates ``0, r, 2r, …``,
+        each leaf with a leading axis of that length.
+    """
+
+    params: Params
+    opt_state: OptState
+    losses: Array
+    steps: Array
+    converged: Array
+    diverged: Array
+    diverged_at: Array
+    final_loss: Array
+    epoch_losses: Array | None = None
+    param_history: Params | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Everything about a run that fixes the compiled program's shape (hashable, static)."""
+
+    loss_fn: LossFn
+    n_updates: int
+    n_examples: int | None
+    batch_size: int | None
+    updates_per_epoch: int
+    sampling: str
+    drop_last: bool
+    stop_on: str | None
+    record_every: int
+    record_params: bool
+    n_epochs: int | None
+
+    @property
+    def n_records(self) -> int:
+        return math.ceil(self.n_updates / self.record_every)
+
+    @property
+    def masked(self) -> bool:
+        """Whether the last batch of an epoch is smaller than ``batch_size`` and masked."""
+        return (
+            self.batch_size is not None
+            and self.sampling == "shuffle"
+            and not self.drop_last
+            and self.n_examples % self.batch_size != 0
+        )
+
+
+class Carry(NamedTuple):
+    """The loop state of a run (one lane of a sweep)."""
+
+    params: Params
+    opt_state: OptState
+    prev_loss: Array
+    status: Array
+    steps: Array
+    diverged_at: Array
+    order: Array
+    losses: Array
+    epoch_losses: Array | None
+    param_history: Params | None
+
+
+# ----------------------------------------------------------------------------- input checks
+
+
+def _check_positive_int(name: str, value: Any, hint: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name}={value!r} must be a positive integer; {hint}")
+    return int(value)
+
+
+def check_data(data: Batch | None) -> int | None:
+    """Validate ``data = (x, y)``; return the number of examples (``None`` for no data)."""
+    if data is None:
+        return None
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise ValueError(
+            "data must be a pair (x, y) of arrays with examples along the first axis, "
+            "or None for an objective of the parameters alone."
+        )
+    x, y = data
+    n_x, n_y = np.shape(x)[:1], np.shape(y)[:1]
+    if not n_x or not n_y:
+        raise ValueError(
+            f"x has shape {np.shape(x)} and y has shape {np.shape(y)}; both need a leading "
+            "axis of examples, e.g. x of shape [m, n_features] and y of shape [m]."
+        )
+    if n_x != n_y:
+        raise ValueError(
+            f"x has {n_x[0]} examples but y has {n_y[0]}; give one target per example."
+        )
+    for name, array in (("x", x), ("y", y)):
+        if not isinstance(array, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(array))):
+            raise ValueError(
+                f"{name} contains NaN or infinite values; remove or impute them before fitting."
+            )
+    return int(n_x[0])
+
+
+def make_plan(
+    loss_fn: LossFn,
+    data: Batch | None,
+    *,
+    steps: int | None,
+    epochs: int | None,
+    batch_size: int | None,
+    sampling: str,
+    drop_last: bool,
+    tol: float | None,
+    stop_on: str,
+    record_every: int,
+    record_params: bool,
+) -> Plan:
+    """Check the run's settings and fix the shape of its compiled loop."""
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable loss_fn(params, x, y); got {loss_fn!r}.")
+    n_examples = check_data(data)
+    if (steps is None) == (epochs is None):
+        raise ValueError(
+            "give exactly one of steps= (number of updates) or epochs= (passes over the data); "
+            f"got steps={steps!r}, epochs={epochs!r}."
+        )
+    record_every = _check_positive_int(
+        "record_every", record_every, "use 1 to record the loss at every update."
+    )
+    if sampling not in SAMPLING:
+        raise ValueError(f"sampling={sampling!r}; choose one of {', '.join(SAMPLING)}.")
+    if stop_on not in STOP_ON:
+        raise ValueError(f"stop_on={stop_on!r}; choose one of {', '.join(STOP_ON)}.")
+    if (
+        tol is not None
+        and not isinstance(tol, jax.core.Tracer)
+        and not (math.isfinite(float(tol)) and float(tol) >= 0)
+    ):
+        raise ValueError(f"tol={tol!r} must be a finite number >= 0 (or None for no stopping).")
+    if batch_size is None:
+        updates_per_epoch = 1
+    else:
+        batch_size = _check_positive_int(
+            "batch_size", batch_size, "use batch_size=None for full-batch GD."
+        )
+        if n_examples is None:
+            raise ValueError(
+                "batch_size needs data to draw batches from; this objective has data=None, "
+                "so use batch_size=None."
+            )
+        if batch_size > n_examples:
+            raise ValueError(
+                f"batch_size={batch_size} is larger than the {n_examples} examples; "
+                "use batch_size=None for full-batch GD."
+            )
+        updates_per_epoch = (
+            n_examples // batch_size if drop_last else math.ceil(n_examples / batch_size)
+        )
+    if steps is not None:
+        n_updates = _check_positive_int("steps", steps, "it is the number of updates to take.")
+        n_epochs = None
+    else:
+        n_epochs = _check_positive_int(
+            "epochs", epochs, "it is the number of passes over the data."
+        )
+        n_updates = n_epochs * updates_per_epoch
+    return Plan(
+        loss_fn=loss_fn,
+        n_updates=n_updates,
+        n_examples=n_examples,
+        batch_size=batch_size,
+        updates_per_epoch=updates_per_epoch,
+        sampling=sampling,
+        drop_last=bool(drop_last),
+        stop_on=None if tol is None else stop_on,
+        record_every=record_every,
+        record_params=bool(record_params),
+        n_epochs=n_epochs,
+    )
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+def full_loss(plan: Plan, params: Params, data: Batch | None) -> Array:
+    """The loss on the whole data set (or the surface's value when ``data`` is None)."""
+    x, y = data if data is not None else (None, None)
+    return plan.loss_fn(params, x, y)
+
+
+def _padded_length(plan: Plan) -> int:
+    return plan.updates_per_epoch * plan.batch_size if plan.masked else plan.n_examples
+
+
+def _epoch_order(plan: Plan, key: PRNGKey, epoch: Array) -> Array:
+    """The example order of one epoch; with masking, padded with ``n_examples`` (= absent)."""
+    order = jax.random.permutation(jax.random.fold_in(key, epoch), plan.n_examples)
+    padding = _padded_length(plan) - plan.n_examples
+    return jnp.concatenate([order, jnp.full((padding,), plan.n_examples, order.dtype)])
+
+
+def _batch(plan: Plan, data: Batch | None, order: Array, key: PRNGKey, t: Array):
+    """``(x_b, y_b, weights)`` for update ``t``; weights are None unless the batch is masked."""
+    if plan.batch_size is None:
+        return (*((None, None) if data is None else data), None)
+    x, y = data
+    k = plan.batch_size
+    if plan.sampling == "replacement":
+        index = jax.random.randint(jax.random.fold_in(key, t), (k,), 0, plan.n_examples)
+        return x[index], y[index], None
+    start = (t % plan.updates_per_epoch) * k
+    index = jax.lax.dynamic_slice_in_dim(order, start, k)
+    if not plan.masked:
+        return x[index], y[index], None
+    present = index < plan.n_examples
+    index = jnp.where(present, index, 0)
+    return x[index], y[index], present
+
+
+def _batch_loss(plan: Plan, params: Params, x: Any, y: Any, weights: Array | None) -> Array:
+    if weights is None:
+        return plan.loss_fn(params, x, y)
+    per_example = jax.vmap(lambda xi, yi: plan.loss_fn(params, xi[None], yi[None]))(x, y)
+    weights = weights.astype(per_example.dtype)
+    return jnp.sum(weights * per_example) / jnp.sum(weights)
+
+
+def _all_finite(tree: Any) -> Array:
+    leaves = jax.tree.leaves(tree)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
+
+
+def _global_norm(tree: Any) -> Array:
+    return jnp.sqrt(sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree.leaves(tree)))
+
+
+def _select(flag: Array, on_true: Any, on_false: Any) -> Any:
+    return jax.tree.map(lambda a, b: jnp.where(flag, a, b), on_true, on_false)
+
+
+def init_carry(
+    plan: Plan, optimizer: GradientTransformation, params: Params, opt_state: OptState | None
+) -> Carry:
+    """The loop state before the first update."""
+    if opt_state is None:
+        opt_state = optimizer.init(params)
+    loss_dtype = jnp.result_type(*jax.tree.leaves(params))
+    loss_dtype = loss_dtype if jnp.issubdtype(loss_dtype, jnp.floating) else jnp.result_type(float)
+    order_length = _padded_length(plan) if plan.batch_size is not None else 0
+    return Carry(
+        params=params,
+        opt_state=opt_state,
+        prev_loss=jnp.array(jnp.inf, loss_dtype),
+        status=jnp.array(RUNNING, jnp.int32),
+        steps=jnp.array(0, jnp.int32),
+        diverged_at=jnp.array(-1, jnp.int32),
+        order=jnp.zeros((order_length,), jnp.int32),
+        losses=jnp.full((plan.n_records,), jnp.nan, loss_dtype),
+        epoch_losses=(
+            jnp.full((plan.n_epochs,), jnp.nan, loss_dtype) if plan.n_epochs is not None else None
+        ),
+        param_history=(
+            jax.tree.map(lambda p: jnp.zeros((plan.n_records, *jnp.shape(p)), p.dtype), params)
+            if plan.record_params
+            else None
+        ),
+    )
+
+
+def _step(
+    plan: Plan,
+    optimizer: GradientTransformation,
+    data: Batch | None,
+    key: PRNGKey,
+    tol: Array | None,
+    carry: Carry,
+    t: Array,
+) -> Carry:
+    """One update ``t`` of one run: batch, loss, gradient, update, checks, records."""
+    order = carry.order
+    if plan.batch_size is not None and plan.sampling == "shuffle":
+        epoch, position = t // plan.updates_per_epoch, t % plan.updates_per_epoch
+        order = jax.lax.cond(
+            position == 0, lambda: _epoch_order(plan, key, epoch), lambda: carry.order
+        )
+    x, y, weights = _batch(plan, data, order, key, t)
+    loss, grads = jax.value_and_grad(lambda p: _batch_loss(plan, p, x, y, weights))(carry.params)
+
+    running = (carry.status == RUNNING) & (t < plan.n_updates)
+    if plan.stop_on == "loss_change":
+        converged_now = running & (jnp.abs(loss - carry.prev_loss) <= tol)
+    elif plan.stop_on == "grad_norm":
+        converged_now = running & (_global_norm(grads) <= tol)
+    else:
+        converged_now = jnp.array(False)
+    updates, new_opt_state = optimizer.update(grads, carry.opt_state, carry.params)
+    new_params = apply_updates(carry.params, updates)
+    finite = jnp.isfinite(loss) & _all_finite(new_params)
+    diverged_now = running & ~converged_now & ~finite
+    accept = running & ~converged_now & finite
+
+    status = jnp.where(
+        converged_now, CONVERGED, jnp.where(diverged_now, DIVERGED, carry.status)
+    ).astype(jnp.int32)
+    params = _select(accept, new_params, carry.params)
+    record_now = (t % plan.record_every == 0) & (t < plan.n_updates)
+    slot = jnp.minimum(t // plan.record_every, plan.n_records - 1)
+    losses = carry.losses.at[slot].set(
+        jnp.where(record_now, loss.astype(carry.losses.dtype), carry.losses[slot])
+    )
+    param_history = carry.param_history
+    if plan.record_params:
+        param_history = jax.tree.map(
+            lambda h, p: h.at[slot].set(jnp.where(record_now, p, h[slot])),
+            param_history,
+            carry.params,
+        )
+    epoch_losses = carry.epoch_losses
+    if plan.n_epochs is not None:
+        epoch_end = ((t + 1) % plan.updates_per_epoch == 0) & (t < plan.n_updates)
+        epoch = jnp.minimum(t // plan.updates_per_epoch, plan.n_epochs - 1)
+        epoch_losses = jax.lax.cond(
+            epoch_end,
+            lambda: epoch_losses.at[epoch].set(full_loss(plan, params, data).astype(losses.dtype)),
+            lambda: epoch_losses,
+        )
+    return Carry(
+        params=params,
+        opt_state=_select(accept, new_opt_state, carry.opt_state),
+        prev_loss=jnp.where(running, loss, carry.prev_loss).astype(carry.prev_loss.dtype),
+        status=status,
+        steps=carry.steps + accept.astype(jnp.int32),
+        diverged_at=jnp.where(diverged_now, t, carry.diverged_at).astype(jnp.int32),
+        order=order,
+        losses=losses,
+        epoch_losses=epoch_losses,
+        param_history=param_history,
+    )
+
+
+def advance(
+    plan: Plan,
+    optimizer: GradientTransformation,
+    carry: Carry,
+    data: Batch | None,
+    key: PRNGKey,
+    tol: Array | None,
+    start: Array | int,
+    n: int,
+) -> Carry:
+    """Run updates ``start … start + n − 1`` (those past ``plan.n_updates`` do nothing)."""
+    step = functools.partial(_step, plan, optimizer, data, key, tol)
+    ts = jnp.asarray(start, jnp.int32) + jnp.arange(n, dtype=jnp.int32)
+    carry, _ = jax.lax.scan(lambda c, t: (step(c, t), None), carry, ts)
+    return carry
+
+
+def finish(plan: Plan, carry: Carry, data: Batch | None) -> FitResult:
+    """Package the loop state as a :class:`FitResult`."""
+    return FitResult(
+        params=carry.params,
+        opt_state=carry.opt_state,
+        losses=carry.losses,
+        steps=carry.steps,
+        converged=carry.status == CONVERGED,
+        diverged=carry.status == DIVERGED,
+        diverged_at=carry.diverged_at,
+        final_loss=full_loss(plan, carry.params, data),
+        epoch_losses=carry.epoch_losses,
+        param_history=carry.param_history,
+    )
+
+
+def run(
+    plan: Plan,
+    optimizer: GradientTransformation,
+    params: Params,
+    data: Batch | None,
+    key: PRNGKey,
+    tol: Array | None = None,
+    opt_state: OptState | None = None,
+) -> FitResult:
+    """A whole run as one pure, traceable function (what :func:`jaxgd.sweep` vmaps)."""
+    carry = init_carry(plan, optimizer, params, opt_state)
+    carry = advance(plan, optimizer, carry, data, key, tol, 0, plan.n_updates)
+    return finish(plan, carry, data)
+
+
+# ------------------------------------------------------------------------- compiled entry points
+
+
+@functools.partial(jax.jit, static_argnames=("plan", "opt_static"))
+def _run_compiled(plan, opt_static, opt_dynamic, params, data, key, tol, opt_state):
+    optimizer = _static.merge(opt_dynamic, opt_static)
+    return run(plan, optimizer, params, data, key, tol, opt_state)
+
+
+@functools.partial(jax.jit, static_argnames=("plan", "opt_static"))
+def _init_compiled(plan, opt_static, opt_dynamic, params, opt_state):
+    return init_carry(plan, _static.merge(opt_dynamic, opt_static), params, opt_state)
+
+
+@functools.partial(jax.jit, static_argnames=("plan", "opt_static", "n"))
+def _advance_compiled(plan, opt_static, opt_dynamic, carry, data, key, tol, start, n):
+    optimizer = _static.merge(opt_dynamic, opt_static)
+    return advance(plan, optimizer, carry, data, key, tol, start, n)
+
+
+_finish_compiled = jax.jit(finish, static_argnames="plan")
+
+PROGRESS_CHUNKS = 20
+
+
+def _progress_bar(total: int, description: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=description, unit="update", file=sys.stderr)
+
+
+def fit(
+    loss_fn: LossFn,
+    params: Params,
+    data: Batch | None,
+    optimizer: GradientTransformation,
+    *,
+    steps: int | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    key: PRNGKey | None = None,
+    tol: float | None = None,
+    record_every: int = 1,
+    stop_on: str = "loss_change",
+    sampling: str = "shuffle",
+    drop_last: bool = False,
+    record_params: bool = False,
+    opt_state: OptState | None = None,
+    progress: bool = False,
+) -> FitResult:
+    """Minimise ``loss_fn`` by gradient descent: forward, loss, ``jax.grad``, update, repeated.
+
+    The whole run is one compiled ``lax.scan``. It is compiled once per shape of
+    the problem: a second call with a new learning rate (for :mod:`jaxgd.optim`
+    optimizers, whose hyperparameters are arguments of the compiled program),
+    key, ``tol`` or data of the same shapes reuses it. (An optax optimizer is
+    static: keep one object to reuse the program.) ``loss_fn`` is static too:
+    pass the same function each time.
+
+    Args:
+      loss_fn: ``loss_fn(params, x, y) -> scalar``, a mean over the examples of the batch.
+      params: the starting parameters (a pytree).
+      data: ``(x, y)`` with examples along the first axis, or None for an
+        objective of the parameters alone (called as ``loss_fn(params, None, None)``).
+      optimizer: a ``GradientTransformation`` (jaxgd's or optax's).
+      steps: number of updates. Exactly one of ``steps`` and ``epochs``.
+      epochs: number of passes over the data (see the module docs for updates per epoch).
+      batch_size: None for batch GD, 1 for stochastic GD, k for mini-batch GD.
+      key: PRNG key for the data order; needed whenever ``batch_size`` is set.
+      tol: stop when the loss change (or gradient norm, see ``stop_on``) is ``<= tol``.
+      record_every: record the loss every this many updates.
+      stop_on: ``"loss_change"`` or ``"grad_norm"``.
+      sampling: ``"shuffle"`` (a permutation per epoch) or ``"replacement"``.
+      drop_last: drop the last, smaller batch of an epoch instead of masking it.
+      record_params: also record the parameters every ``record_every`` updates.
+      opt_state: an optimizer state to continue from (e.g. ``previous.opt_state``),
+        so schedules and moment estimates carry on; by default ``optimizer.init(params)``.
+      progress: show a progress bar (the loop then runs in chunks; results are unchanged).
+
+    Returns:
+      A :class:`FitResult`.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxgd.optim import sgd
+      >>> loss = lambda w, x, y: jnp.mean((x @ w - y) ** 2)
+      >>> x, y = jnp.array([[1.0], [2.0]]), jnp.array([2.0, 4.0])
+      >>> result = fit(loss, jnp.zeros(1), (x, y), sgd(0.1), steps=100)
+      >>> round(float(result.params[0]), 4), int(result.steps)
+      (2.0, 100)
+    """
+    plan = make_plan(
+        loss_fn,
+        data,
+        steps=steps,
+        epochs=epochs,
+        batch_size=batch_size,
+        sampling=sampling,
+        drop_last=drop_last,
+        tol=tol,
+        stop_on=stop_on,
+        record_every=record_every,
+        record_params=record_params,
+    )
+    if key is None:
+        if plan.batch_size is not None:
+            raise ValueError(
+                f"batch_size={plan.batch_size} draws batches at random and needs a key: "
+                "pass key=jax.random.key(0) (or any key)."
+            )
+        key = jax.random.key(0)
+    if data is not None:
+        data = tuple(jnp.asarray(a) for a in data)
+    tol_array = None if tol is None else jnp.asarray(tol)
+    opt_dynamic, opt_static = _static.split(optimizer)
+    if not progress:
+        return _run_compiled(plan, opt_static, opt_dynamic, params, data, key, tol_array, opt_state)
+    chunk = math.ceil(plan.n_updates / PROGRESS_CHUNKS)
+    carry = _init_compiled(plan, opt_static, opt_dynamic, params, opt_state)
+    with _progress_bar(plan.n_updates, "fit") as bar:
+        for start in range(0, plan.n_updates, chunk):
+            carry = _advance_compiled(
+                plan, opt_static, opt_dynamic, carry, data, key, tol_array, start, chunk
+            )
+            jax.block_until_ready(carry.steps)
+            bar.update(min(chunk, plan.n_updates - start))
+    return _finish_compiled(plan, carry, data)

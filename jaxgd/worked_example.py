@@ -1,0 +1,368 @@
+"""The notes' worked backpropagation example on a 2-2-2 network, computed exactly.
+
+Network (row i of a weight matrix feeds neuron i)::
+
+    x = (0.05, 0.10)                    targets y = (0.01, 0.99)
+    W¹ = [[0.15, 0.20], [0.25, 0.30]]   b¹ = 0.35   hidden activation f (ReLU in the notes)
+    W² = [[0.40, 0.45], [0.50, 0.55]]   b² = 0.60   output activation σ (sigmoid)
+    L  = MSE over the two outputs = Σ ½ (y − ŷ)²
+
+The notes ask for the SGD update of W¹₁₁. By the chain rule it has one term
+per output, because W¹₁₁ reaches the loss through h₁ and then both outputs::
+
+    ∂L/∂W¹₁₁ = Σ_k  ∂L/∂ŷ_k · ∂ŷ_k/∂In²_k · ∂In²_k/∂h₁ · ∂h₁/∂In¹₁ · ∂In¹₁/∂W¹₁₁
+             = Σ_k  (ŷ_k − y_k) · σ'(In²_k) · W²_k1 · f'(In¹₁) · x₁
+
+With a sigmoid hidden layer and learning rate 0.5 this is the classic "step
+by step backpropagation" example, whose published numbers this module
+reproduces. :func:`errata` lists where the notes' arithmetic differs from the
+exact values, and checks each proposed cause by computing it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxgd.backprop import backprop_trace
+from jaxgd.losses import half_sse, mse
+from jaxgd.models import mlp_apply
+from jaxgd.problems import WORKED_X, WORKED_Y, worked_example_params
+
+NOTES_LEARNING_RATE = 0.1
+"""The rate the notes use in their arithmetic (they write α = 0.01 above it)."""
+
+
+def compute(hidden: str = "relu", learning_rate: float = NOTES_LEARNING_RATE) -> dict[str, Any]:
+    """Every number of the worked example, in float64, as a flat dict of Python floats.
+
+    Keys: pre-activations ``In1_1, In1_2, In2_1, In2_2``; activations ``h1, h2``;
+    outputs ``yhat1, yhat2``; ``loss_mse`` and ``loss_half_sse`` (equal here);
+    the chain-rule factors of both paths (``path{k}_dL_dyhat``, ``path{k}_dyhat_dO``,
+    ``path{k}_dO_dIn2``, ``path{k}_dIn2_dh1``, ``path{k}_dh1_dIn1``, ``path{k}_dIn1_dW``),
+    each path's product, ``grad_W1_11`` (their sum), ``grad_W1_11_jax`` and
+    ``grad_W1_11_backprop``, ``grad_W2_11``, and the SGD updates ``W1_11_new``,
+    ``W2_11_new``; plus the full gradients (nested lists) from both methods.
+    """
+    with jax.enable_x64(True):
+        params = worked_example_params()
+        x, y = jnp.asarray(WORKED_X, jnp.float64), jnp.asarray(WORKED_Y, jnp.float64)
+        trace = backprop_trace(params, x, y, hidden=hidden, output="sigmoid", loss="mse")
+        grads_jax = jax.grad(lambda p: mse(mlp_apply(p, x, hidden=hidden, output="sigmoid"), y))(
+            params
+        )
+        z1, z2 = trace.zs[0][0], trace.zs[1][0]
+        h, yhat = trace.activations[1][0], trace.activations[2][0]
+        w2 = params[1]["w"]
+        out: dict[str, Any] = {
+            "hidden": hidden,
+            "learning_rate": float(learning_rate),
+            "In1_1": z1[0],
+            "In1_2": z1[1],
+            "h1": h[0],
+            "h2": h[1],
+            "In2_1": z2[0],
+            "In2_2": z2[1],
+            "yhat1": yhat[0],
+            "yhat2": yhat[1],
+            "loss_mse": trace.loss,
+            "loss_half_sse": half_sse(yhat, y[0]),
+        }
+        for k in (0, 1):
+            factors = {
+                "dL_dyhat": trace.dloss_dpred[0, k],
+                "dyhat_dO": 1.0,
+                "dO_dIn2": trace.activation_derivatives[1][0, k],
+                "dIn2_dh1": w2[k, 0],
+                "dh1_dIn1": trace.activation_derivatives[0][0, 0],
+                "dIn1_dW": x[0, 0],
+            }
+            product = 1.0
+            for name, value in factors.items():
+                out[f"path{k + 1}_{name}"] = value
+                product = product * value
+            out[f"path{k + 1}_product"] = product
+        out["grad_W1_11"] = out["path1_product"] + out["path2_product"]
+        out["grad_W1_11_backprop"] = trace.grads[0]["w"][0, 0]
+        out["grad_W1_11_jax"] = grads_jax[0]["w"][0, 0]
+        out["grad_W2_11"] = grads_jax[1]["w"][0, 0]
+        out["W1_11_new"] = params[0]["w"][0, 0] - learning_rate * out["grad_W1_11_jax"]
+        out["W2_11_new"] = params[1]["w"][0, 0] - learning_rate * out["grad_W2_11"]
+        out = {k: (float(v) if not isinstance(v, str) else v) for k, v in out.items()}
+        out["grads_backprop"] = jax.tree.map(lambda a: a.tolist(), trace.grads)
+        out["grads_jax"] = jax.tree.map(lambda a: a.tolist(), grads_jax)
+        out["backprop_equals_jax_grad"] = bool(
+            all(
+                jnp.allclose(a, b, rtol=1e-12, atol=0)
+                for a, b in zip(
+                    jax.tree.leaves(trace.grads), jax.tree.leaves(grads_jax), strict=True
+                )
+            )
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------- the notes' slips
+
+NOTES_FACTORS = {
+    "path1": (-0.249, 1.0, 0.187, 0.4, 0.3375, 0.05),
+    "path2": (-0.217, 1.0, 0.174, 0.55, 0.3375, 0.05),
+}
+"""The chain-rule factors exactly as the notes write them (two rows under ∂L/∂W¹₁₁)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Erratum:
+    """One place where the notes differ from the exact value.
+
+    ``correct`` is the exact value for the notes' own network (ReLU, α = 0.1),
+    ``sigmoid_original`` the classic example's (sigmoid hidden layer, α = 0.5).
+    ``explained_by`` is the number the proposed cause produces, computed here,
+    so the cause can be checked against what the notes wrote.
+    """
+
+    quantity: str
+    notes: float | str
+    correct: float | str
+    sigmoid_original: float | str
+    explained_by: float | None
+    cause: str
+
+
+def _notes_gradient() -> float:
+    return sum(
+        factors[0] * factors[1] * factors[2] * factors[3] * factors[4] * factors[5]
+        for factors in NOTES_FACTORS.values()
+    )
+
+
+def errata() -> list[Erratum]:
+    """The notes' slips, each with the exact value for the notes' own network (ReLU
+    hidden layer, α = 0.1), the classic sigmoid original's value, and the cause."""
+    ok = compute("relu", NOTES_LEARNING_RATE)
+    sig = compute("sigmoid", 0.5)
+    notes_grad = _notes_gradient()
+    w11 = 0.15
+    return [
+        Erratum(
+            "learning rate α",
+            "0.01 written, 0.1 used",
+            NOTES_LEARNING_RATE,
+            0.5,
+            None,
+            "The notes state α = 0.01 but compute the update with 0.1; this page uses 0.1.",
+        ),
+        Erratum(
+            "In¹₁ = W¹₁₁x₁ + W¹₁₂x₂ + b¹",
+            0.3375,
+            ok["In1_1"],
+            sig["In1_1"],
+            None,
+            "0.0075 + 0.0200 + 0.35 = 0.3775: two digits swapped. The slip is reused as "
+            "h¹₁ and as the factor ∂h¹₁/∂In¹₁.",
+        ),
+        Erratum(
+            "In¹₂ formula",
+            "W¹₁₂x₁ + W¹₂₂x₂ + b¹",
+            "W¹₂₁x₁ + W¹₂₂x₂ + b¹",
+            "W¹₂₁x₁ + W¹₂₂x₂ + b¹",
+            None,
+            "Row 2 feeds neuron 2, so its weights are W¹₂₁ and W¹₂₂; W¹₁₂ belongs to neuron 1.",
+        ),
+        Erratum(
+            "In¹₂",
+            0.5675,
+            ok["In1_2"],
+            sig["In1_2"],
+            0.20 * 0.05 + 0.30 * 0.10 + 0.35,
+            "Not reproduced by any reading found: the correct sum is 0.3925 and the notes' "
+            "own formula (with W¹₁₂) gives the value in 'cause gives'. Later numbers do not "
+            "use it: they come from the sigmoid original.",
+        ),
+        Erratum(
+            "In²₁",
+            1.1057,
+            ok["In2_1"],
+            sig["In2_1"],
+            sig["In2_1"],
+            "Copied from the sigmoid original (hidden outputs 0.5933, 0.5969), not computed "
+            "from the ReLU outputs; the last digit differs too.",
+        ),
+        Erratum(
+            "ŷ₁ = σ(In²₁)",
+            0.7513,
+            ok["yhat1"],
+            sig["yhat1"],
+            sig["yhat1"],
+            "The sigmoid original's output, truncated to four digits.",
+        ),
+        Erratum(
+            "In²₂",
+            1.2297,
+            ok["In2_2"],
+            sig["In2_2"],
+            sig["In2_2"],
+            "The sigmoid original's 1.2249 with two digits changed.",
+        ),
+        Erratum(
+            "ŷ₂ = σ(In²₂)",
+            0.7729,
+            ok["yhat2"],
+            sig["yhat2"],
+            sig["yhat2"],
+            "The sigmoid original's output.",
+        ),
+        Erratum(
+            "∂L/∂ŷ₁ (path 1)",
+            NOTES_FACTORS["path1"][0],
+            ok["path1_dL_dyhat"],
+            sig["path1_dL_dyhat"],
+            0.7513 - 1.0,
+            "Equals ŷ₁ − 1 with the notes' ŷ₁ = 0.7513, as if the target y₁ were 1 instead "
+            "of 0.01; the correct factor (2/m)(ŷ₁ − y₁) with m = 2 is positive.",
+        ),
+        Erratum(
+            "∂O₁/∂In²₁ = σ'(In²₁) (path 1)",
+            NOTES_FACTORS["path1"][2],
+            ok["path1_dO_dIn2"],
+            sig["path1_dO_dIn2"],
+            0.7513 * (1 - 0.7513),
+            "σ(In)(1 − σ(In)) evaluated at the sigmoid original's ŷ₁ (the notes also write "
+            "σ'(In)(1 − σ'(In)) where σ(In)(1 − σ(In)) is meant).",
+        ),
+        Erratum(
+            "∂L/∂ŷ₂ (path 2)",
+            NOTES_FACTORS["path2"][0],
+            ok["path2_dL_dyhat"],
+            sig["path2_dL_dyhat"],
+            0.7729 - 0.99,
+            "Right formula, applied to the sigmoid original's ŷ₂.",
+        ),
+        Erratum(
+            "∂O₂/∂In²₂ = σ'(In²₂) (path 2)",
+            NOTES_FACTORS["path2"][2],
+            ok["path2_dO_dIn2"],
+            sig["path2_dO_dIn2"],
+            0.7729 * (1 - 0.7729),
+            "σ(In)(1 − σ(In)) at the sigmoid original's ŷ₂ is 0.1755; 0.174 is a further slip.",
+        ),
+        Erratum(
+            "∂In²₂/∂h¹₁ (path 2)",
+            NOTES_FACTORS["path2"][3],
+            ok["path2_dIn2_dh1"],
+            sig["path2_dIn2_dh1"],
+            0.55,
+            "In²₂ = W²₂₁h¹₁ + W²₂₂h¹₂ + b², so the factor is W²₂₁ = 0.50; the notes took "
+            "W²₂₂ = 0.55, the weight of h¹₂.",
+        ),
+        Erratum(
+            "∂h¹₁/∂In¹₁ (both paths)",
+            NOTES_FACTORS["path1"][4],
+            ok["path1_dh1_dIn1"],
+            sig["path1_dh1_dIn1"],
+            0.3375,
+            "The value h¹₁ (itself misadded) was used instead of the derivative "
+            "ReLU'(In¹₁) = 1 for In¹₁ > 0.",
+        ),
+        Erratum(
+            "∂L/∂W¹₁₁",
+            0.0006647,
+            ok["grad_W1_11"],
+            sig["grad_W1_11"],
+            notes_grad,
+            "The product of the notes' own factors is negative (see 'cause gives'); the "
+            "minus sign was dropped. The correct gradient is positive.",
+        ),
+        Erratum(
+            "W¹₁₁ after one SGD step",
+            0.15006647,
+            ok["W1_11_new"],
+            sig["W1_11_new"],
+            w11 - NOTES_LEARNING_RATE * notes_grad,
+            "0.15 − 0.1 × (their negative product) gives 0.15006647: the weight grows, while "
+            "the true gradient is positive and W¹₁₁ must decrease. The step goes uphill.",
+        ),
+    ]
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def _fmt(value: float | str | None, digits: int = 9) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    return f"{value:.{digits}g}"
+
+
+def format_report(values: dict[str, Any]) -> str:
+    """The worked example laid out as the notes lay it out, as plain text."""
+    v = values
+    hidden_name = {"relu": "ReLU", "sigmoid": "sigmoid"}.get(v["hidden"], v["hidden"])
+    lines = [
+        f"Worked example: 2-2-2 network, {hidden_name} hidden layer, sigmoid outputs, "
+        f"learning rate {v['learning_rate']:g}",
+        "",
+        "1) Forward pass",
+        f"  In¹₁ = W¹₁₁x₁ + W¹₁₂x₂ + b¹ = {_fmt(v['In1_1'])}   h¹₁ = f(In¹₁) = {_fmt(v['h1'])}",
+        f"  In¹₂ = W¹₂₁x₁ + W¹₂₂x₂ + b¹ = {_fmt(v['In1_2'])}   h¹₂ = f(In¹₂) = {_fmt(v['h2'])}",
+        f"  In²₁ = W²₁₁h¹₁ + W²₁₂h¹₂ + b² = {_fmt(v['In2_1'])}   ŷ₁ = σ(In²₁) = {_fmt(v['yhat1'])}",
+        f"  In²₂ = W²₂₁h¹₁ + W²₂₂h¹₂ + b² = {_fmt(v['In2_2'])}   ŷ₂ = σ(In²₂) = {_fmt(v['yhat2'])}",
+        "",
+        "2) Loss",
+        f"  MSE = (1/2) Σ (y − ŷ)² = {_fmt(v['loss_mse'])}"
+        f"   (= Σ ½ (y − ŷ)² = {_fmt(v['loss_half_sse'])})",
+        "",
+        "3) Backward pass: ∂L/∂W¹₁₁ = path 1 (through ŷ₁) + path 2 (through ŷ₂)",
+        "  factor                 path 1          path 2",
+    ]
+    labels = [
+        ("dL_dyhat", "∂L/∂ŷₖ"),
+        ("dyhat_dO", "∂ŷₖ/∂Oₖ"),
+        ("dO_dIn2", "∂Oₖ/∂In²ₖ = σ'"),
+        ("dIn2_dh1", "∂In²ₖ/∂h¹₁ = W²ₖ₁"),
+        ("dh1_dIn1", "∂h¹₁/∂In¹₁ = f'"),
+        ("dIn1_dW", "∂In¹₁/∂W¹₁₁ = x₁"),
+        ("product", "product"),
+    ]
+    for key, label in labels:
+        lines.append(f"  {label:<22} {_fmt(v[f'path1_{key}']):<15} {_fmt(v[f'path2_{key}'])}")
+    lines += [
+        "",
+        f"  ∂L/∂W¹₁₁ = path 1 + path 2 = {_fmt(v['grad_W1_11'])}",
+        f"             jax.grad        = {_fmt(v['grad_W1_11_jax'])}",
+        f"             backprop.py     = {_fmt(v['grad_W1_11_backprop'])}",
+        "  all gradients agree (rtol 1e-12): " + ("yes" if v["backprop_equals_jax_grad"] else "NO"),
+        f"  ∂L/∂W²₁₁ = {_fmt(v['grad_W2_11'])}",
+        "",
+        "4) SGD update W_new = W_old − α ∂L/∂W_old",
+        f"  W¹₁₁: 0.15 − {v['learning_rate']:g} × {_fmt(v['grad_W1_11_jax'])} = "
+        f"{_fmt(v['W1_11_new'])}",
+        f"  W²₁₁: 0.40 − {v['learning_rate']:g} × {_fmt(v['grad_W2_11'])} = {_fmt(v['W2_11_new'])}",
+    ]
+    return "\n".join(lines)
+
+
+def format_errata(rows: list[Erratum]) -> str:
+    """The errata as a Markdown table."""
+    lines = [
+        "| quantity | notes | correct (ReLU, α = 0.1) | sigmoid original (α = 0.5) | cause gives "
+        "| cause |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.quantity} | {_fmt(row.notes, 8)} | {_fmt(row.correct, 8)} | "
+            f"{_fmt(row.sigmoid_original, 8)} | {_fmt(row.explained_by, 6)} | {row.cause} |"
+        )
+    return "\n".join(lines)
+
+
+def to_json(values: dict[str, Any], rows: list[Erratum]) -> str:
+    """Trace and errata as one JSON document."""
+    return json.dumps({"trace": values, "errata": [dataclasses.asdict(r) for r in rows]}, indent=2)
