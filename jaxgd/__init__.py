@@ -4,6 +4,8 @@ The public API::
 
     jaxgd.fit            one training run, compiled as a single lax.scan
     jaxgd.FitResult      what fit returns
+    jaxgd.sweep          many runs (learning rates × seeds × hyperparameters) as one vmapped call
+    jaxgd.SweepResult    what sweep returns
     jaxgd.optim          hand-written optimizers equal to optax's (sgd, adam, ...)
     jaxgd.models         linear model and MLPs as pure functions
     jaxgd.losses         mse and the half sum of squares
@@ -12,12 +14,14 @@ The public API::
 """
 
 from jaxgd import backprop, losses, models, optim, problems
+from jaxgd.sweeps import SweepResult, sweep
 from jaxgd.train import FitResult, fit
 
 __version__ = "0.1.0"
 
 __all__ = [
     "FitResult",
+    "SweepResult",
     "__version__",
     "backprop",
     "fit",
@@ -25,4 +29,5 @@ __all__ = [
     "models",
     "optim",
     "problems",
+    "sweep",
 ]

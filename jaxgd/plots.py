@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+import matplotlib
 import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
@@ -128,3 +130,104 @@ def save(fig: Figure, path: str | Path, *, dpi: int = 130) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)
     return path
+
+
+def sweep_final_loss(
+    result: Any,
+    *,
+    hyperparameter: str = "learning_rate",
+    title: str | None = None,
+) -> Figure:
+    """Final loss against a hyperparameter (log x-axis): one faint line per seed, bold median.
+
+    Lanes that differ in other hyperparameters get their own colour. Diverged
+    lanes are marked with a red × at the top of the plot.
+    """
+    values = np.asarray(result.hyperparameters[hyperparameter], np.float64)
+    others = [n for n in result.hyperparameters if n != hyperparameter]
+    groups: dict[tuple, list[int]] = {}
+    for i in range(result.n_lanes):
+        groups.setdefault(tuple(result.hyperparameters[n][i] for n in others), []).append(i)
+    diverged = result.status == "diverged"
+    finite = result.final_loss[~diverged & np.isfinite(result.final_loss)]
+    top = float(np.max(finite)) * 3 if finite.size else 1.0
+    fig = Figure(figsize=(6.8, 4.4), layout="constrained")
+    ax = fig.add_subplot()
+    for (group, lanes), colour in zip(groups.items(), _colours(len(groups)), strict=True):
+        label = ", ".join(f"{n}={_short(v)}" for n, v in zip(others, group, strict=True))
+        lanes = np.asarray(lanes)
+        x_values = np.unique(values[lanes])
+        per_seed: dict[int, list[tuple[float, float]]] = {}
+        for i in lanes:
+            loss = result.final_loss[i] if not diverged[i] else np.nan
+            per_seed.setdefault(int(result.seeds[i]), []).append((values[i], loss))
+        for points in per_seed.values():
+            points.sort()
+            ax.plot(*zip(*points, strict=True), color=colour, alpha=0.25, lw=0.8)
+        medians = []
+        for x in x_values:
+            at_x = lanes[values[lanes] == x]
+            losses = np.where(diverged[at_x], np.inf, result.final_loss[at_x])
+            medians.append(np.median(losses))
+        medians = np.where(np.isfinite(medians), medians, np.nan)
+        ax.plot(
+            x_values,
+            medians,
+            color=colour,
+            lw=2.2,
+            label=("median over seeds" + (f" ({label})" if label else "")),
+        )
+    if diverged.any():
+        ax.plot(
+            values[diverged],
+            np.full(diverged.sum(), top),
+            "x",
+            color="red",
+            label=f"diverged ({int(diverged.sum())} lanes)",
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set(
+        title=title or f"Final loss against {hyperparameter} ({result.n_lanes} lanes)",
+        xlabel=f"{hyperparameter} (log scale)",
+        ylabel="final loss (log scale)",
+    )
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def sweep_heatmap(result: Any, *, title: str | None = None) -> Figure:
+    """Recorded loss of every lane (rows) at every recorded update (columns), log colour scale.
+
+    Diverged lanes show as blank after they stop.
+    """
+    losses = np.asarray(result.losses, np.float64)
+    shown = np.where(np.isfinite(losses) & (losses > 0), losses, np.nan)
+    steps = np.arange(losses.shape[1]) * result.record_every
+    fig = Figure(figsize=(7.2, 4.6), layout="constrained")
+    ax = fig.add_subplot()
+    kept = shown[result.status != "diverged"]
+    finite = kept[np.isfinite(kept)] if np.isfinite(kept).any() else shown[np.isfinite(shown)]
+    norm = LogNorm(vmin=finite.min(), vmax=finite.max()) if finite.size else None
+    cmap = matplotlib.colormaps["magma"].with_extremes(over="tab:cyan", bad="white")
+    image = ax.imshow(
+        shown,
+        aspect="auto",
+        interpolation="nearest",
+        cmap=cmap,
+        norm=norm,
+        extent=(steps[0], steps[-1] + result.record_every, result.n_lanes - 0.5, -0.5),
+    )
+    colorbar = fig.colorbar(image, ax=ax, format="%.3g", extend="max")
+    colorbar.set_label("loss (log scale)")
+    ax.set(
+        title=title or f"Loss of every lane ({result.n_lanes} lanes)",
+        xlabel="update\n(cyan: above the range of the non-diverged lanes; white: non-finite)",
+        ylabel="lane (configuration-major, seeds adjacent)",
+    )
+    return fig
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, (float, np.floating)) else str(value)

@@ -263,6 +263,7 @@ def _padded_length(plan: Plan) -> int:
 def _epoch_order(plan: Plan, key: PRNGKey, epoch: Array) -> Array:
     """The example order of one epoch; with masking, padded with ``n_examples`` (= absent)."""
     order = jax.random.permutation(jax.random.fold_in(key, epoch), plan.n_examples)
+    order = order.astype(jnp.int32)
     padding = _padded_length(plan) - plan.n_examples
     return jnp.concatenate([order, jnp.full((padding,), plan.n_examples, order.dtype)])
 

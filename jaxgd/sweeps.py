@@ -1,0 +1,666 @@
+"""sweep(): many training runs (lanes) in one compiled, vmapped, sharded call.
+
+A *lane* is one training run: a configuration of hyperparameters and a seed.
+``sweep`` builds the lanes from a ``grid`` (cartesian product of value lists)
+and/or ``random`` draws, runs every lane with the same code as
+:func:`jaxgd.fit`, vectorised with ``jax.vmap`` and compiled once with
+``jax.jit``, in chunks of ``chunk_size`` lanes, sharded over devices.
+
+Seeds and keys
+--------------
+``key`` is split into a key for the random search and a key for the lanes.
+Lane seed ``s`` gets ``init_key, data_key = lane_keys(key, s)``: the first
+initialises the parameters (``init_fn(init_key)``), the second orders the
+data. So a lane is reproduced on its own by::
+
+    init_key, data_key = jaxgd.sweeps.lane_keys(key, seed)
+    jaxgd.fit(loss_fn, init_fn(init_key), data, optimizer(**hyperparameters),
+              key=data_key, ...)
+
+Hyperparameters
+---------------
+Numbers (``learning_rate``, ``momentum``, ``b1`` …) are vmapped: they enter
+the compiled program as per-lane arrays. Other values (``nesterov=True``,
+a schedule, a string) change the program itself: lanes are grouped by them
+and each group compiles once.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import inspect
+import itertools
+import json
+import math
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgd._types import Batch, InitFn, LossFn, PRNGKey
+from jaxgd.train import Plan, make_plan, run
+
+# ----------------------------------------------------------------------------- search spaces
+
+
+class LogUniform(NamedTuple):
+    """Values drawn uniformly in log space between ``low`` and ``high`` (both > 0)."""
+
+    low: float
+    high: float
+
+
+class Uniform(NamedTuple):
+    """Values drawn uniformly between ``low`` and ``high``."""
+
+    low: float
+    high: float
+
+
+class Choice(NamedTuple):
+    """Values drawn uniformly from a finite list."""
+
+    values: tuple[Any, ...]
+
+
+def log_uniform(low: float, high: float) -> LogUniform:
+    """A log-uniform distribution on ``[low, high]`` for random search (e.g. learning rates)."""
+    if not (0 < low < high and math.isfinite(high)):
+        raise ValueError(f"log_uniform({low}, {high}) needs 0 < low < high < inf.")
+    return LogUniform(float(low), float(high))
+
+
+def uniform(low: float, high: float) -> Uniform:
+    """A uniform distribution on ``[low, high]`` for random search."""
+    if not (low < high and math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"uniform({low}, {high}) needs finite low < high.")
+    return Uniform(float(low), float(high))
+
+
+def choice(values: Sequence[Any]) -> Choice:
+    """A uniform choice among ``values`` for random search."""
+    values = tuple(values)
+    if not values:
+        raise ValueError("choice([]) needs at least one value.")
+    return Choice(values)
+
+
+def _draw(distribution: Any, key: PRNGKey, n: int, name: str) -> list[Any]:
+    u = np.asarray(jax.random.uniform(key, (n,), jnp.float32), np.float64)
+    if isinstance(distribution, LogUniform):
+        return list(
+            np.exp(np.log(distribution.low) + u * np.log(distribution.high / distribution.low))
+        )
+    if isinstance(distribution, Uniform):
+        return list(distribution.low + u * (distribution.high - distribution.low))
+    if isinstance(distribution, Choice):
+        index = np.minimum((u * len(distribution.values)).astype(int), len(distribution.values) - 1)
+        return [distribution.values[i] for i in index]
+    raise ValueError(
+        f"random[{name!r}] = {distribution!r}; use jaxgd.sweeps.log_uniform(low, high), "
+        "uniform(low, high) or choice([...])."
+    )
+
+
+# ----------------------------------------------------------------------------- lanes
+
+
+def lane_keys(key: PRNGKey, seed: int) -> tuple[PRNGKey, PRNGKey]:
+    """``(init_key, data_key)`` of the lanes with seed ``seed`` in a sweep started from ``key``."""
+    lanes_key = jax.random.split(key)[1]
+    init_key, data_key = jax.random.split(jax.random.fold_in(lanes_key, seed))
+    return init_key, data_key
+
+
+def _is_numeric(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
+def _accepted_names(factory: Callable[..., Any]) -> list[str] | None:
+    """Keyword names ``factory`` accepts; ``None`` if it takes ``**kwargs``."""
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    return [
+        p.name
+        for p in parameters
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    ]
+
+
+def configurations(
+    optimizer: Callable[..., Any],
+    grid: Mapping[str, Sequence[Any]] | None,
+    random: Mapping[str, Any] | None,
+    n_random: int | None,
+    key: PRNGKey,
+) -> list[dict[str, Any]]:
+    """The hyperparameter configurations of a sweep: grid points × random draws.
+
+    Each grid point (cartesian product of the value lists) is combined with
+    ``n_random`` independent draws from ``random``.
+    """
+    grid = dict(grid or {})
+    random = dict(random or {})
+    for name, values in grid.items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence | np.ndarray):
+            raise ValueError(f"grid[{name!r}] must be a list of values, e.g. [0.01, 0.1].")
+        if len(values) == 0:
+            raise ValueError(f"grid[{name!r}] is empty; give at least one value.")
+    both = sorted(set(grid) & set(random))
+    if both:
+        raise ValueError(
+            f"{', '.join(both)} appear in both grid and random; search each hyperparameter one way."
+        )
+    if random and n_random is None:
+        raise ValueError("random search needs n_random=N, the number of draws.")
+    if n_random is not None and not random:
+        raise ValueError("n_random is set but random is empty; give random={'name': distribution}.")
+    if n_random is not None and (
+        isinstance(n_random, bool) or int(n_random) != n_random or n_random <= 0
+    ):
+        raise ValueError(f"n_random={n_random!r} must be a positive integer.")
+    accepted = _accepted_names(optimizer)
+    unknown = sorted(n for n in [*grid, *random] if accepted is not None and n not in accepted)
+    if unknown:
+        raise ValueError(
+            f"the optimizer factory does not accept {', '.join(unknown)}; it accepts "
+            f"{', '.join(accepted)}."
+        )
+    for name, values in grid.items():
+        if name == "learning_rate":
+            bad = [v for v in values if _is_numeric(v) and not (math.isfinite(v) and v > 0)]
+            if bad:
+                raise ValueError(
+                    f"grid['learning_rate'] has non-positive or non-finite values {bad}; "
+                    "learning rates must be > 0."
+                )
+    grid_points = [
+        dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())
+    ]
+    if not random:
+        return grid_points
+    n = len(grid_points) * int(n_random)
+    draw_key = jax.random.split(key)[0]
+    draws = {
+        name: _draw(dist, jax.random.fold_in(draw_key, i), n, name)
+        for i, (name, dist) in enumerate(sorted(random.items()))
+    }
+    configs = []
+    for i in range(n):
+        point = dict(grid_points[i // int(n_random)])
+        point.update({name: values[i] for name, values in draws.items()})
+        configs.append(point)
+    return configs
+
+
+# ----------------------------------------------------------------------------- the compiled lanes
+
+
+def _run_lane(plan, factory, static_hp, init_fn, data, tol, lane_hp, keys):
+    optimizer = factory(**dict(static_hp), **lane_hp)
+    return run(plan, optimizer, init_fn(keys[0]), data, keys[1], tol)
+
+
+@functools.partial(jax.jit, static_argnames=("plan", "factory", "static_hp", "init_fn"))
+def _run_lanes(plan, factory, static_hp, init_fn, data, tol, lane_hp, init_keys, data_keys):
+    """Every lane of a chunk: ``vmap`` of :func:`jaxgd.train.run` over hyperparameters and keys."""
+    lane = functools.partial(_run_lane, plan, factory, static_hp, init_fn, data, tol)
+    return jax.vmap(lambda hp, k_init, k_data: lane(hp, (k_init, k_data)))(
+        lane_hp, init_keys, data_keys
+    )
+
+
+def _tree_bytes(tree: Any) -> int:
+    return sum(int(np.prod(leaf.shape)) * leaf.dtype.itemsize for leaf in jax.tree.leaves(tree))
+
+
+def estimate_lane_bytes(plan: Plan, init_fn: InitFn, data: Batch | None, key: PRNGKey) -> int:
+    """A rough upper bound of the memory one lane needs while it runs.
+
+    The sum of the sizes of every intermediate value of one gradient evaluation
+    on one batch (from the jaxpr of ``value_and_grad``), plus eight copies of
+    the parameters (parameters, gradients, updates, optimizer moments), plus the
+    recorded histories.
+    """
+    params = jax.eval_shape(init_fn, key)
+    if data is None:
+        batch = (None, None)
+    else:
+        k = plan.batch_size or plan.n_examples
+        batch = tuple(jax.ShapeDtypeStruct((k, *a.shape[1:]), a.dtype) for a in data)
+    jaxpr = jax.make_jaxpr(jax.value_and_grad(plan.loss_fn))(params, *batch)
+    intermediates = sum(
+        int(np.prod(v.aval.shape)) * v.aval.dtype.itemsize
+        for eqn in jaxpr.jaxpr.eqns
+        for v in eqn.outvars
+        if hasattr(v.aval, "shape")
+    )
+    param_bytes = _tree_bytes(params)
+    history = plan.n_records * 8 + (plan.n_records * param_bytes if plan.record_params else 0)
+    return intermediates + 8 * param_bytes + history
+
+
+DEFAULT_MEMORY_BUDGET = 512 * 2**20
+"""Bytes a chunk of lanes may use when ``chunk_size`` is chosen automatically."""
+
+
+def choose_chunk_size(lane_bytes: int, n_lanes: int, budget: int = DEFAULT_MEMORY_BUDGET) -> int:
+    """The largest number of lanes whose estimated memory fits ``budget`` (at least 1)."""
+    return int(max(1, min(n_lanes, budget // max(lane_bytes, 1))))
+
+
+# ----------------------------------------------------------------------------- devices
+
+
+def resolve_devices(devices: int | Sequence[jax.Device] | None) -> list[jax.Device]:
+    """The devices to shard lanes over: all of them by default (across processes too)."""
+    available = jax.devices()
+    if devices is None:
+        return list(available)
+    if isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
+        if not 1 <= devices <= len(available):
+            raise ValueError(
+                f"devices={devices} but {len(available)} device(s) exist "
+                f"({available[0].platform}); use devices=None for all of them."
+            )
+        return list(available[:devices])
+    devices = list(devices)
+    if not devices:
+        raise ValueError("devices=[] is empty; use devices=None for all devices.")
+    return devices
+
+
+def _lane_sharding(devices: list[jax.Device]):
+    mesh = jax.sharding.Mesh(np.asarray(devices), ("lanes",))
+    return (
+        jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("lanes")),
+        jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()),
+    )
+
+
+def _put(tree: Any, sharding: Any) -> Any:
+    """Place per-lane arrays (leading lane axis) or replicated arrays on ``sharding``.
+
+    In a multi-process run each process holds the full array and contributes
+    the part of it that its own devices hold.
+    """
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+
+    def put(leaf):
+        leaf = np.asarray(leaf) if not jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key) else leaf
+        return jax.make_array_from_callback(leaf.shape, sharding, lambda index: leaf[index])
+
+    return jax.tree.map(put, tree)
+
+
+def _gather(tree: Any) -> Any:
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    from jax.experimental import multihost_utils
+
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
+# ----------------------------------------------------------------------------- results
+
+STATUSES = ("completed", "converged", "diverged")
+
+
+@dataclasses.dataclass
+class SweepResult:
+    """Every lane of a sweep: its hyperparameters, seed, outcome and histories (NumPy arrays).
+
+    Attributes:
+      hyperparameters: name -> per-lane values (``n_lanes`` entries).
+      seeds: per-lane seed.
+      final_loss: loss on the whole data set at the final parameters.
+      best_loss: lowest loss seen (recorded losses and final loss).
+      status: ``"converged"`` (met ``tol``), ``"completed"`` (ran all its updates,
+        finite) or ``"diverged"`` (frozen at its last finite parameters).
+      steps: updates taken.
+      diverged_at: update at which divergence was detected, ``-1`` if none.
+      losses: ``[n_lanes, n_records]`` recorded losses (every ``record_every`` updates).
+      record_every: the stride of ``losses``.
+      params: final parameters, each leaf with a leading lane axis.
+      epoch_losses, param_history: as in :class:`jaxgd.FitResult`, per lane (or None).
+    """
+
+    hyperparameters: dict[str, np.ndarray]
+    seeds: np.ndarray
+    final_loss: np.ndarray
+    best_loss: np.ndarray
+    status: np.ndarray
+    steps: np.ndarray
+    diverged_at: np.ndarray
+    losses: np.ndarray
+    record_every: int
+    params: Any
+    epoch_losses: np.ndarray | None = None
+    param_history: Any = None
+
+    @property
+    def n_lanes(self) -> int:
+        return int(self.seeds.shape[0])
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One dict per lane: each hyperparameter, ``seed``, ``final_loss``, ``best_loss``,
+        ``status``, ``steps`` (and ``diverged_at``)."""
+        records = []
+        for i in range(self.n_lanes):
+            record = {name: _python(values[i]) for name, values in self.hyperparameters.items()}
+            record.update(
+                seed=int(self.seeds[i]),
+                final_loss=float(self.final_loss[i]),
+                best_loss=float(self.best_loss[i]),
+                status=str(self.status[i]),
+                steps=int(self.steps[i]),
+                diverged_at=int(self.diverged_at[i]),
+            )
+            records.append(record)
+        return records
+
+    def best(self, *, by: str = "final_loss", over_seeds: str | None = None) -> dict[str, Any]:
+        """The best lane (lowest ``by``), never a diverged one.
+
+        With ``over_seeds="median"`` lanes are grouped by configuration and the
+        configuration with the lowest median over its seeds is returned (its
+        diverged seeds count as +inf, so a configuration that diverges for most
+        seeds is not chosen); the record then holds the median and the number of
+        seeds that diverged.
+        """
+        if by not in ("final_loss", "best_loss"):
+            raise ValueError(f"by={by!r}; choose final_loss or best_loss.")
+        records = self.to_records()
+        if over_seeds is None:
+            finite = [r for r in records if r["status"] != "diverged" and math.isfinite(r[by])]
+            if not finite:
+                raise ValueError("every lane diverged; lower the learning rates.")
+            return min(finite, key=lambda r: r[by])
+        if over_seeds != "median":
+            raise ValueError(f"over_seeds={over_seeds!r}; use None or 'median'.")
+        groups: dict[tuple, list[dict[str, Any]]] = {}
+        for r in records:
+            groups.setdefault(tuple((n, repr(r[n])) for n in self.hyperparameters), []).append(r)
+        summaries = []
+        for lanes in groups.values():
+            values = [
+                r[by] if r["status"] != "diverged" and math.isfinite(r[by]) else math.inf
+                for r in lanes
+            ]
+            summary = {n: lanes[0][n] for n in self.hyperparameters}
+            summary.update(
+                {
+                    by: float(np.median(values)),
+                    "seeds": len(lanes),
+                    "diverged_seeds": sum(r["status"] == "diverged" for r in lanes),
+                }
+            )
+            summaries.append(summary)
+        finite = [s for s in summaries if math.isfinite(s[by])]
+        if not finite:
+            raise ValueError(
+                "every configuration diverged for most seeds; lower the learning rates."
+            )
+        return min(finite, key=lambda s: s[by])
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Write :meth:`to_records` as CSV (one row per lane)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        records = self.to_records()
+        with path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(records[0]))
+            writer.writeheader()
+            writer.writerows(records)
+        return path
+
+    def to_json(self, path: str | Path, *, histories: bool = False) -> Path:
+        """Write :meth:`to_records` as JSON (``{"lanes": [...]}``), optionally with histories."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        document: dict[str, Any] = {"record_every": self.record_every, "lanes": self.to_records()}
+        if histories:
+            document["losses"] = [[_python(v) for v in row] for row in self.losses]
+        path.write_text(json.dumps(document, indent=1, allow_nan=True))
+        return path
+
+
+def _python(value: Any) -> Any:
+    if isinstance(value, (np.floating, float)):
+        return float(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """Read the records written by :meth:`SweepResult.to_csv` or :meth:`SweepResult.to_json`."""
+    path = Path(path)
+    if path.suffix == ".json":
+        return json.loads(path.read_text())["lanes"]
+    with path.open(newline="") as handle:
+        return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def _parse(text: str) -> Any:
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return {"True": True, "False": False, "None": None}.get(text, text)
+
+
+# ----------------------------------------------------------------------------- sweep()
+
+
+def sweep(
+    loss_fn: LossFn,
+    init_fn: InitFn,
+    data: Batch | None,
+    optimizer: Callable[..., Any],
+    *,
+    grid: Mapping[str, Sequence[Any]] | None = None,
+    random: Mapping[str, Any] | None = None,
+    n_random: int | None = None,
+    seeds: int | Sequence[int] = 1,
+    steps: int | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    key: PRNGKey,
+    tol: float | None = None,
+    record_every: int = 1,
+    chunk_size: int | None = None,
+    devices: int | Sequence[jax.Device] | None = None,
+    progress: bool | None = None,
+    stop_on: str = "loss_change",
+    sampling: str = "shuffle",
+    drop_last: bool = False,
+    record_params: bool = False,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+) -> SweepResult:
+    """Train every configuration × seed as a lane of one compiled, vmapped program.
+
+    Args:
+      loss_fn: ``loss_fn(params, x, y) -> scalar``.
+      init_fn: ``init_fn(key) -> params``; each seed initialises its own parameters.
+      data: ``(x, y)``, shared by all lanes, or None for an objective of the parameters.
+      optimizer: a factory called with a lane's hyperparameters as keywords, e.g.
+        ``jaxgd.optim.adam`` or ``optax.adam`` (or ``functools.partial`` of one).
+      grid: name -> list of values; every combination is a configuration.
+      random: name -> ``log_uniform(lo, hi)``, ``uniform(lo, hi)`` or ``choice([...])``.
+      n_random: number of random draws (per grid point).
+      seeds: number of seeds (0, 1, …) or an explicit list of seeds.
+      steps, epochs, batch_size, tol, record_every, stop_on, sampling, drop_last,
+        record_params: as in :func:`jaxgd.fit`.
+      key: the sweep's PRNG key (random search draws and every lane's keys).
+      chunk_size: lanes per compiled call; by default the most that fit ``memory_budget``.
+      devices: devices to shard lanes over (a count or a list); default all.
+      progress: a progress bar over lanes; default on when stderr is a terminal.
+      memory_budget: bytes per chunk used to choose ``chunk_size``.
+
+    Returns:
+      A :class:`SweepResult`, lanes ordered configuration-major (all seeds of the
+      first configuration, then the next).
+
+    Example:
+      >>> import jax
+      >>> from jaxgd.optim import sgd
+      >>> from jaxgd.problems import geron_linear
+      >>> p = geron_linear()
+      >>> r = sweep(p.loss_fn, p.init_fn, p.data, sgd, grid={"learning_rate": [0.02, 0.1, 0.5]},
+      ...           steps=1000, key=jax.random.key(0))
+      >>> [rec["status"] for rec in r.to_records()]
+      ['completed', 'completed', 'diverged']
+    """
+    if chunk_size is not None and (
+        isinstance(chunk_size, bool)
+        or not isinstance(chunk_size, (int, np.integer))
+        or chunk_size <= 0
+    ):
+        raise ValueError(
+            f"chunk_size={chunk_size!r} must be a positive integer (or None for automatic)."
+        )
+    if not callable(optimizer):
+        raise TypeError(
+            "optimizer must be a factory called with hyperparameters as keywords, "
+            f"e.g. jaxgd.optim.adam; got {optimizer!r}."
+        )
+    plan = make_plan(
+        loss_fn,
+        data,
+        steps=steps,
+        epochs=epochs,
+        batch_size=batch_size,
+        sampling=sampling,
+        drop_last=drop_last,
+        tol=tol,
+        stop_on=stop_on,
+        record_every=record_every,
+        record_params=record_params,
+    )
+    seed_list = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else list(seeds)
+    if not seed_list or any(isinstance(s, bool) or int(s) != s for s in seed_list):
+        raise ValueError(f"seeds={seeds!r}: give a positive count or a list of integers.")
+    configs = configurations(optimizer, grid, random, n_random, key)
+    lanes = [(config, int(seed)) for config in configs for seed in seed_list]
+    n_lanes = len(lanes)
+    devices_used = resolve_devices(devices)
+    if data is not None:
+        data = tuple(jnp.asarray(a) for a in data)
+    tol_array = None if tol is None else jnp.asarray(tol)
+    float_dtype = jnp.result_type(float)
+
+    # Lanes that share their non-numeric hyperparameters share one compiled program.
+    groups: dict[tuple, list[int]] = {}
+    for i, (config, _) in enumerate(lanes):
+        static = tuple(sorted((n, v) for n, v in config.items() if not _is_numeric(v)))
+        groups.setdefault(static, []).append(i)
+    numeric_names = sorted({n for config in configs for n, v in config.items() if _is_numeric(v)})
+
+    if chunk_size is None:
+        lane_bytes = estimate_lane_bytes(plan, init_fn, data, key)
+        chunk_size = choose_chunk_size(lane_bytes, n_lanes, memory_budget)
+    chunk_size = min(int(chunk_size), n_lanes)
+    n_devices = len(devices_used)
+    chunk_size = math.ceil(chunk_size / n_devices) * n_devices
+    lane_sharding, replicated = _lane_sharding(devices_used)
+    data_on_devices = _put(data, replicated) if data is not None else None
+    tol_on_devices = _put(tol_array, replicated) if tol_array is not None else None
+
+    seed_init_keys, seed_data_keys = jax.vmap(lambda s: lane_keys(key, s))(
+        jnp.asarray(seed_list, jnp.uint32)
+    )
+    lane_seed_index = np.tile(np.arange(len(seed_list)), len(configs))
+    init_keys = seed_init_keys[lane_seed_index]
+    data_keys = seed_data_keys[lane_seed_index]
+
+    show = progress if progress is not None else sys.stderr.isatty()
+    bar = None
+    if show:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_lanes, desc="sweep", unit="lane", file=sys.stderr)
+
+    outputs: list[tuple[np.ndarray, Any]] = []
+    try:
+        for static, members in groups.items():
+            names = [n for n in numeric_names if all(n in lanes[i][0] for i in members)]
+            for start in range(0, len(members), chunk_size):
+                chunk = members[start : start + chunk_size]
+                padded = chunk + [chunk[-1]] * (chunk_size - len(chunk))
+                index = np.asarray(padded)
+                hp = {n: jnp.asarray([lanes[i][0][n] for i in padded], float_dtype) for n in names}
+                result = _run_lanes(
+                    plan,
+                    optimizer,
+                    static,
+                    init_fn,
+                    data_on_devices,
+                    tol_on_devices,
+                    _put(hp, lane_sharding),
+                    _put(init_keys[index], lane_sharding),
+                    _put(data_keys[index], lane_sharding),
+                )
+                result = _gather(result)
+                n_real = len(chunk)
+                outputs.append(
+                    (np.asarray(chunk), jax.tree.map(lambda a, n=n_real: np.asarray(a)[:n], result))
+                )
+                if bar is not None:
+                    bar.update(len(chunk))
+    finally:
+        if bar is not None:
+            bar.close()
+    return _assemble(lanes, outputs, plan)
+
+
+def _assemble(lanes, outputs, plan: Plan) -> SweepResult:
+    order = np.concatenate([index for index, _ in outputs])
+    inverse = np.argsort(order)
+    merged = jax.tree.map(
+        lambda *parts: np.concatenate(parts)[inverse], *[result for _, result in outputs]
+    )
+    names = list(dict.fromkeys(n for config, _ in lanes for n in config))
+    hyperparameters = {
+        n: np.asarray([config.get(n) for config, _ in lanes], dtype=object) for n in names
+    }
+    for n, values in hyperparameters.items():
+        if all(_is_numeric(v) for v in values):
+            hyperparameters[n] = values.astype(np.float64)
+    recorded = np.where(np.isfinite(merged.losses), merged.losses, np.inf)
+    best = np.minimum(
+        recorded.min(axis=1), np.where(np.isfinite(merged.final_loss), merged.final_loss, np.inf)
+    )
+    status = np.where(
+        merged.diverged, "diverged", np.where(merged.converged, "converged", "completed")
+    )
+    return SweepResult(
+        hyperparameters=hyperparameters,
+        seeds=np.asarray([seed for _, seed in lanes]),
+        final_loss=np.asarray(merged.final_loss, np.float64),
+        best_loss=best.astype(np.float64),
+        status=status,
+        steps=np.asarray(merged.steps),
+        diverged_at=np.asarray(merged.diverged_at),
+        losses=np.asarray(merged.losses),
+        record_every=plan.record_every,
+        params=merged.params,
+        epoch_losses=merged.epoch_losses,
+        param_history=merged.param_history,
+    )
