@@ -5,6 +5,7 @@ Subcommands::
     jaxgd reproduce        run the experiments of the notes and write results/REPORT.md
     jaxgd worked-example   the 2-2-2 backpropagation example, every number, and the notes' errata
     jaxgd sweep            many learning rates × seeds × hyperparameters in one compiled call
+    jaxgd crosscheck       every jaxgd optimizer against its optax twin, step by step
 """
 
 from __future__ import annotations
@@ -283,6 +284,16 @@ def build_parser() -> argparse.ArgumentParser:
         "and loss_heatmap.png into --out and print the best configuration.",
     )
     _configure_sweep(sweep)
+    from jaxgd import crosscheck
+
+    check = sub.add_parser(
+        "crosscheck",
+        help="run every jaxgd optimizer and setting against optax from the same start",
+        description="Run every jaxgd optimizer and setting against its optax twin from the same "
+        "start on the built-in problems; print max abs/rel differences, ULP distances and the "
+        "first step where they differ; exit 1 if any row exceeds its tolerance.",
+    )
+    crosscheck.configure_parser(check)
     return parser
 
 
@@ -295,6 +306,10 @@ def main(argv: list[str] | None = None) -> int:
         return _worked_example(args)
     if args.command == "sweep":
         return _sweep(args)
+    if args.command == "crosscheck":
+        from jaxgd import crosscheck
+
+        return crosscheck.run_from_args(args)
     raise AssertionError(f"unhandled command {args.command}")
 
 

@@ -180,17 +180,94 @@ def rosenbrock() -> Problem:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class Wells:
+    """f(θ) = 0.005‖θ‖² − exp(−‖θ − g‖²) − 0.35·exp(−3‖θ − l‖²): a non-convex landscape.
+
+    A deep wide well at ``g`` (the global minimum), a shallow narrow well at ``l``
+    (a local minimum) and, far from both, a nearly flat plateau where only the
+    gentle 0.005‖θ‖² bowl remains (gradient ≈ 0.01‖θ‖).
+    """
+
+    global_center: tuple[float, ...]
+    local_center: tuple[float, ...]
+
+    def __call__(self, params: Array, x: None = None, y: None = None) -> Array:
+        g = _float(self.global_center).astype(params.dtype)
+        loc = _float(self.local_center).astype(params.dtype)
+        return (
+            0.005 * jnp.sum(params**2)
+            - jnp.exp(-jnp.sum((params - g) ** 2))
+            - 0.35 * jnp.exp(-3.0 * jnp.sum((params - loc) ** 2))
+        )
+
+
+def wells_1d() -> Problem:
+    """A 1-D non-convex function: global minimum near −1.5, local minimum near 1.5, plateaus
+    beyond |x| ≈ 3; starts drawn uniformly in [−6, 6]."""
+    return Problem(
+        name="wells-1d",
+        init_fn=UniformBox((-6.0,), (6.0,)),
+        loss_fn=Wells((-1.5,), (1.5,)),
+        data=None,
+        description="f(x) = 0.005x² − exp(−(x+1.5)²) − 0.35·exp(−3(x−1.5)²)",
+    )
+
+
+def wells_2d() -> Problem:
+    """The 2-D version of :func:`wells_1d`: global well at (−1.5, 0), local well at (1.5, 1);
+    starts drawn uniformly in [−5, 5]²."""
+    return Problem(
+        name="wells-2d",
+        init_fn=UniformBox((-5.0, -5.0), (5.0, 5.0)),
+        loss_fn=Wells((-1.5, 0.0), (1.5, 1.0)),
+        data=None,
+        description="f(θ) = 0.005‖θ‖² − exp(−‖θ − (−1.5, 0)‖²) − 0.35·exp(−3‖θ − (1.5, 1)‖²)",
+    )
+
+
+def saddle_function(params: Array, x: None = None, y: None = None) -> Array:
+    """f(a, b) = a² + ¼b⁴ − ½b²: a saddle point at the origin, minima −¼ at (0, ±1)."""
+    a, b = params[0], params[1]
+    return a * a + 0.25 * b**4 - 0.5 * b * b
+
+
+@dataclasses.dataclass(frozen=True)
+class FixedStart:
+    """``init_fn(key)`` that ignores the key and returns the same start every time."""
+
+    start: tuple[float, ...]
+
+    def __call__(self, key: PRNGKey) -> Array:
+        return _float(self.start)
+
+
+def saddle(start: Sequence[float] = (1.5, 1e-3)) -> Problem:
+    """The saddle surface ``a² + ¼b⁴ − ½b²`` started next to its saddle point (fixed start):
+    the gradient along b is tiny there, so GD lingers on the saddle before escaping."""
+    return Problem(
+        name="saddle",
+        init_fn=FixedStart(tuple(float(v) for v in start)),
+        loss_fn=saddle_function,
+        data=None,
+        description="f(a, b) = a² + ¼b⁴ − ½b², saddle at (0, 0), minima at (0, ±1)",
+    )
+
+
 # ----------------------------------------------------------------------------- MLP regression
 
 
 @dataclasses.dataclass(frozen=True)
 class MLPLoss:
-    """``loss_fn(params, x, y) = mse(model.apply(params, x), y)`` for an :class:`MLP`."""
+    """``loss_fn(params, x, y) = mse(model.apply(params, x), y)`` for an :class:`MLP`.
+
+    With a ``key`` (``fit(..., loss_with_key=True)``) the model's dropout is active.
+    """
 
     model: MLP
 
-    def __call__(self, params: Params, x: Array, y: Array) -> Array:
-        return mse(self.model.apply(params, x), y)
+    def __call__(self, params: Params, x: Array, y: Array, key: PRNGKey | None = None) -> Array:
+        return mse(self.model.apply(params, x, key=key), y)
 
 
 def mlp_regression(
@@ -268,6 +345,9 @@ PROBLEMS = {
     "elongated-bowl": elongated_bowl,
     "rosenbrock": rosenbrock,
     "mlp-regression": mlp_regression,
+    "wells-1d": wells_1d,
+    "wells-2d": wells_2d,
+    "saddle": saddle,
 }
 
 

@@ -492,6 +492,7 @@ def sweep(
     sampling: str = "shuffle",
     drop_last: bool = False,
     record_params: bool = False,
+    loss_with_key: bool = False,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> SweepResult:
     """Train every configuration × seed as a lane of one compiled, vmapped program.
@@ -507,7 +508,7 @@ def sweep(
       n_random: number of random draws (per grid point).
       seeds: number of seeds (0, 1, …) or an explicit list of seeds.
       steps, epochs, batch_size, tol, record_every, stop_on, sampling, drop_last,
-        record_params: as in :func:`jaxgd.fit`.
+        record_params, loss_with_key: as in :func:`jaxgd.fit`.
       key: the sweep's PRNG key (random search draws and every lane's keys).
       chunk_size: lanes per compiled call; by default the most that fit ``memory_budget``.
       devices: devices to shard lanes over (a count or a list); default all.
@@ -553,6 +554,7 @@ def sweep(
         stop_on=stop_on,
         record_every=record_every,
         record_params=record_params,
+        loss_with_key=loss_with_key,
     )
     seed_list = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else list(seeds)
     if not seed_list or any(isinstance(s, bool) or int(s) != s for s in seed_list):

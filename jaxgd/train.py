@@ -101,6 +101,7 @@ class Plan:
     record_every: int
     record_params: bool
     n_epochs: int | None
+    loss_with_key: bool = False
 
     @property
     def n_records(self) -> int:
@@ -182,6 +183,7 @@ def make_plan(
     stop_on: str,
     record_every: int,
     record_params: bool,
+    loss_with_key: bool = False,
 ) -> Plan:
     """Check the run's settings and fix the shape of its compiled loop."""
     if not callable(loss_fn):
@@ -232,7 +234,7 @@ def make_plan(
             "epochs", epochs, "it is the number of passes over the data."
         )
         n_updates = n_epochs * updates_per_epoch
-    return Plan(
+    plan = Plan(
         loss_fn=loss_fn,
         n_updates=n_updates,
         n_examples=n_examples,
@@ -244,7 +246,14 @@ def make_plan(
         record_every=record_every,
         record_params=bool(record_params),
         n_epochs=n_epochs,
+        loss_with_key=bool(loss_with_key),
     )
+    if plan.masked and plan.loss_with_key:
+        raise ValueError(
+            f"loss_with_key=True with batch_size={batch_size} not dividing the {n_examples} "
+            "examples: pass drop_last=True (or a batch size that divides the data)."
+        )
+    return plan
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -286,7 +295,15 @@ def _batch(plan: Plan, data: Batch | None, order: Array, key: PRNGKey, t: Array)
     return x[index], y[index], present
 
 
-def _batch_loss(plan: Plan, params: Params, x: Any, y: Any, weights: Array | None) -> Array:
+LOSS_KEY_STREAM = 2**31 - 1
+"""Update t's loss key (dropout) is ``fold_in(fold_in(key, LOSS_KEY_STREAM), t)``."""
+
+
+def _batch_loss(
+    plan: Plan, params: Params, x: Any, y: Any, weights: Array | None, key: PRNGKey | None
+) -> Array:
+    if key is not None:
+        return plan.loss_fn(params, x, y, key=key)
     if weights is None:
         return plan.loss_fn(params, x, y)
     per_example = jax.vmap(lambda xi, yi: plan.loss_fn(params, xi[None], yi[None]))(x, y)
@@ -353,7 +370,14 @@ def _step(
             position == 0, lambda: _epoch_order(plan, key, epoch), lambda: carry.order
         )
     x, y, weights = _batch(plan, data, order, key, t)
-    loss, grads = jax.value_and_grad(lambda p: _batch_loss(plan, p, x, y, weights))(carry.params)
+    loss_key = (
+        jax.random.fold_in(jax.random.fold_in(key, LOSS_KEY_STREAM), t)
+        if plan.loss_with_key
+        else None
+    )
+    loss, grads = jax.value_and_grad(lambda p: _batch_loss(plan, p, x, y, weights, loss_key))(
+        carry.params
+    )
 
     running = (carry.status == RUNNING) & (t < plan.n_updates)
     if plan.stop_on == "loss_change":
@@ -502,6 +526,7 @@ def fit(
     sampling: str = "shuffle",
     drop_last: bool = False,
     record_params: bool = False,
+    loss_with_key: bool = False,
     opt_state: OptState | None = None,
     progress: bool = False,
 ) -> FitResult:
@@ -530,6 +555,9 @@ def fit(
       sampling: ``"shuffle"`` (a permutation per epoch) or ``"replacement"``.
       drop_last: drop the last, smaller batch of an epoch instead of masking it.
       record_params: also record the parameters every ``record_every`` updates.
+      loss_with_key: call ``loss_fn(params, x, y, key=k_t)`` at each update with a fresh
+        key ``k_t`` (for dropout); whole-data losses (``final_loss``, ``epoch_losses``) call
+        ``loss_fn(params, x, y)`` without a key, i.e. in evaluation mode.
       opt_state: an optimizer state to continue from (e.g. ``previous.opt_state``),
         so schedules and moment estimates carry on; by default ``optimizer.init(params)``.
       progress: show a progress bar (the loop then runs in chunks; results are unchanged).
@@ -558,12 +586,17 @@ def fit(
         stop_on=stop_on,
         record_every=record_every,
         record_params=record_params,
+        loss_with_key=loss_with_key,
     )
     if key is None:
-        if plan.batch_size is not None:
+        if plan.batch_size is not None or plan.loss_with_key:
             raise ValueError(
-                f"batch_size={plan.batch_size} draws batches at random and needs a key: "
-                "pass key=jax.random.key(0) (or any key)."
+                (
+                    "loss_with_key=True"
+                    if plan.batch_size is None
+                    else f"batch_size={plan.batch_size}"
+                )
+                + " draws random numbers and needs a key: pass key=jax.random.key(0) (or any key)."
             )
         key = jax.random.key(0)
     if data is not None:

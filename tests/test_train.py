@@ -6,7 +6,9 @@ import pytest
 
 import jaxgd
 from jaxgd import problems
+from jaxgd.losses import mse
 from jaxgd.optim import apply_updates, sgd
+from jaxgd.schedules import exponential_decay, inverse_time_schedule
 
 GERON_THETA = (4.21509616, 2.77011339)  # Géron, Hands-On ML ch. 4: the normal equation
 
@@ -184,3 +186,157 @@ def test_bad_data_raises():
 def test_bad_learning_rate_raises(lr):
     with pytest.raises(ValueError, match="learning_rate"):
         sgd(lr)
+
+
+# ----------------------------------------------------------------------------- batching (issue 4)
+
+
+def test_geron_stochastic_gd_with_his_learning_schedule():
+    # Géron ch. 4: 50 epochs of m = 100 single-example steps drawn with replacement,
+    # eta(t) = t0 / (t + t1) with t0 = 5, t1 = 50; ends close to the normal equation.
+    problem = problems.geron_linear()
+    result = jaxgd.fit(
+        problem.loss_fn,
+        problems.geron_theta0(),
+        problem.data,
+        sgd(inverse_time_schedule(5, 50)),
+        epochs=50,
+        batch_size=1,
+        sampling="replacement",
+        key=jax.random.key(42),
+    )
+    assert int(result.steps) == 50 * 100  # an epoch is m updates
+    assert np.max(np.abs(theta(result.params) - GERON_THETA)) < 0.1
+    assert result.epoch_losses.shape == (50,)
+
+
+def test_geron_mini_batch_gd():
+    # Géron ch. 4: 50 epochs, batches of 20 from a fresh permutation per epoch, t0 = 200, t1 = 1000.
+    problem = problems.geron_linear()
+    result = jaxgd.fit(
+        problem.loss_fn,
+        problems.geron_theta0(),
+        problem.data,
+        sgd(inverse_time_schedule(200, 1000)),
+        epochs=50,
+        batch_size=20,
+        key=jax.random.key(42),
+    )
+    assert int(result.steps) == 50 * 5
+    assert np.max(np.abs(theta(result.params) - GERON_THETA)) < 0.1
+    np.testing.assert_allclose(result.epoch_losses[-1], result.final_loss, rtol=1e-6)
+
+
+@pytest.mark.parametrize(("drop_last", "per_epoch"), [(False, 4), (True, 3)])
+def test_updates_per_epoch_when_batches_do_not_divide_the_data(drop_last, per_epoch):
+    problem = problems.geron_linear()
+    result = jaxgd.fit(
+        problem.loss_fn,
+        problems.geron_theta0(),
+        problem.data,
+        sgd(0.01),
+        epochs=3,
+        batch_size=30,
+        drop_last=drop_last,
+        key=jax.random.key(0),
+    )
+    assert int(result.steps) == 3 * per_epoch
+    assert result.losses.shape == (3 * per_epoch,)
+
+
+def test_the_smaller_last_batch_is_the_mean_over_its_examples(x64):
+    problem = problems.geron_linear()
+    x, y = problem.data
+    key = jax.random.key(5)
+    start = problems.geron_theta0()
+    result = jaxgd.fit(
+        problem.loss_fn,
+        start,
+        problem.data,
+        sgd(0.05),
+        epochs=1,
+        batch_size=30,
+        key=key,
+        record_params=True,
+    )
+    # Documented order: the epoch's permutation comes from fold_in(key, epoch).
+    order = np.asarray(jax.random.permutation(jax.random.fold_in(key, 0), 100))
+    params = start
+    for batch in (order[0:30], order[30:60], order[60:90], order[90:100]):
+        grads = jax.grad(problem.loss_fn)(params, x[batch], y[batch])
+        params = jax.tree.map(lambda p, g: p - 0.05 * g, params, grads)
+    for a, b in zip(jax.tree.leaves(result.params), jax.tree.leaves(params), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-13)
+
+
+def test_replacement_sampling_draws_from_fold_in_of_the_update(x64):
+    problem = problems.geron_linear()
+    x, y = problem.data
+    key = jax.random.key(9)
+    result = jaxgd.fit(
+        problem.loss_fn,
+        problems.geron_theta0(),
+        problem.data,
+        sgd(0.01),
+        steps=3,
+        batch_size=4,
+        sampling="replacement",
+        key=key,
+    )
+    params = problems.geron_theta0()
+    for t in range(3):
+        index = jax.random.randint(jax.random.fold_in(key, t), (4,), 0, 100)
+        grads = jax.grad(
+            lambda p, index=index: mse(jaxgd.models.linear_apply(p, x[index]), y[index])
+        )(params)
+        params = jax.tree.map(lambda p, g: p - 0.01 * g, params, grads)
+    np.testing.assert_allclose(result.params["w"], params["w"], rtol=1e-13)
+
+
+def test_a_run_continued_from_its_state_follows_the_schedule(x64):
+    problem = problems.mlp_regression(sizes=(3, 4, 1), n_examples=40)
+    start = problem.init_fn(jax.random.key(0))
+    optimizer = sgd(exponential_decay(0.1, transition_steps=10, decay_rate=0.5), momentum=0.9)
+    whole = jaxgd.fit(problem.loss_fn, start, problem.data, optimizer, steps=60)
+    first = jaxgd.fit(problem.loss_fn, start, problem.data, optimizer, steps=30)
+    second = jaxgd.fit(
+        problem.loss_fn, first.params, problem.data, optimizer, steps=30, opt_state=first.opt_state
+    )
+    for a, b in zip(jax.tree.leaves(whole.params), jax.tree.leaves(second.params), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-13)
+    np.testing.assert_allclose(whole.losses[30:], second.losses, rtol=1e-13)
+
+
+def test_grad_norm_stopping():
+    problem = problems.geron_linear()
+    result = jaxgd.fit(
+        problem.loss_fn,
+        problems.geron_theta0(),
+        problem.data,
+        sgd(0.1),
+        steps=2000,
+        tol=1e-3,
+        stop_on="grad_norm",
+    )
+    assert bool(result.converged) and 0 < int(result.steps) < 2000
+    grads = jax.grad(problem.loss)(result.params)
+    assert float(jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree.leaves(grads)))) <= 1e-3
+
+
+def test_dropout_gets_a_fresh_key_each_update_and_evaluates_without():
+    model = jaxgd.models.MLP((2, 32, 1), hidden="relu", dropout_rate=0.5)
+    loss_fn = problems.MLPLoss(model)
+    x = jax.random.normal(jax.random.key(1), (64, 2))
+    y = jnp.sin(x[:, :1])
+    start = model.init(jax.random.key(2))
+    run = lambda **kw: jaxgd.fit(loss_fn, start, (x, y), sgd(0.05), steps=20, **kw)  # noqa: E731
+    a = run(loss_with_key=True, key=jax.random.key(3))
+    b = run(loss_with_key=True, key=jax.random.key(3))
+    c = run(loss_with_key=True, key=jax.random.key(4))
+    plain = run()
+    np.testing.assert_array_equal(a.losses, b.losses)
+    assert not np.array_equal(a.losses, c.losses) and not np.array_equal(a.losses, plain.losses)
+    # The final loss is evaluated without dropout.
+    np.testing.assert_allclose(a.final_loss, loss_fn(a.params, x, y), rtol=1e-6)
+    with pytest.raises(ValueError, match="needs a key"):
+        run(loss_with_key=True)

@@ -40,7 +40,7 @@ class TransformUpdateFn(Protocol):
 
 
 class GradientTransformation(NamedTuple):
-    """An optimizer: ``init(params) -> state`` and ``update(grads, state, params) -> (updates, state)``.
+    """An optimizer: ``init(params) -> state``, ``update(grads, state, params) -> (u, state)``.
 
     Field for field the same as ``optax.GradientTransformation``, so a jaxgd
     optimizer can be used wherever optax expects one (``optax.chain`` too).

@@ -1,4 +1,4 @@
-"""Stochastic gradient descent: the update rule of the notes.
+"""Stochastic gradient descent: the update rule of the notes, with optional momentum.
 
 Plain gradient descent moves every parameter against its gradient::
 
@@ -6,60 +6,89 @@ Plain gradient descent moves every parameter against its gradient::
 
 so the update returned is ``u_t = -α_t · g_t``. ``α_t`` is the learning rate,
 a constant or a schedule of the update count ``t``.
+
+With momentum μ (optax's ``trace``, PyTorch's ``SGD(momentum=μ)``) the
+gradients are accumulated, not averaged::
+
+    m_t = g_t + μ · m_{t-1}                       (m_0 = 0)
+    u_t = -α_t · m_t                              (heavy ball)
+    u_t = -α_t · (g_t + μ · m_t)                  (nesterov=True)
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import jax
-import jax.numpy as jnp
 from jax.tree_util import Partial
 
-from jaxgd._types import Array, Params, ScalarOrSchedule, Updates
-from jaxgd.optim._checks import check_learning_rate
+from jaxgd._types import Array, ArrayLike, Params, ScalarOrSchedule, Updates
+from jaxgd.optim import _common
+from jaxgd.optim._checks import check_learning_rate, check_non_negative
 from jaxgd.optim.base import GradientTransformation
 
 
 class SgdState(NamedTuple):
-    """State of :func:`sgd`: the number of updates taken (used by schedules)."""
+    """State of :func:`sgd`.
+
+    ``count`` is the number of updates taken (read by schedules); ``trace`` the
+    momentum buffer ``m`` (optax's ``TraceState.trace``), ``None`` without momentum.
+    """
 
     count: Array
+    trace: Updates = None
 
 
-def _learning_rate_at(learning_rate: ScalarOrSchedule, count: Array) -> Any:
-    return learning_rate(count) if callable(learning_rate) else learning_rate
-
-
-def _sgd_init(params: Params) -> SgdState:
-    del params
-    return SgdState(count=jnp.zeros([], jnp.int32))
+def _sgd_init(momentum: ArrayLike | None, accumulator_dtype: Any, params: Params) -> SgdState:
+    trace = None if momentum is None else _common.zeros_like(params, accumulator_dtype)
+    return SgdState(count=_common.zero_count(), trace=trace)
 
 
 def _sgd_update(
     learning_rate: ScalarOrSchedule,
+    momentum: ArrayLike | None,
+    nesterov: bool,
+    accumulator_dtype: Any,
     grads: Updates,
     state: SgdState,
     params: Params | None = None,
 ) -> tuple[Updates, SgdState]:
     del params
-    step_size = -1 * _learning_rate_at(learning_rate, state.count)
-    if callable(learning_rate):
-        updates = jax.tree.map(lambda g: jnp.array(step_size, dtype=g.dtype) * g, grads)
-    else:
-        updates = jax.tree.map(lambda g: step_size * g, grads)
-    return updates, SgdState(count=state.count + 1)
+    trace = None
+    updates = grads
+    if momentum is not None:
+        updates, trace = _common.trace(grads, state.trace, momentum, nesterov)
+        trace = _common.cast(trace, accumulator_dtype)
+    updates = _common.scale_by_learning_rate(learning_rate, updates, state.count)
+    return updates, SgdState(count=_common.safe_increment(state.count), trace=trace)
 
 
-def sgd(learning_rate: ScalarOrSchedule) -> GradientTransformation:
-    """Plain gradient descent, ``u = -α·g``, with optax's name and argument.
+def sgd(
+    learning_rate: ScalarOrSchedule,
+    momentum: ArrayLike | None = None,
+    nesterov: bool = False,
+    accumulator_dtype: Any = None,
+) -> GradientTransformation:
+    """Gradient descent ``u = -α·g``, with optional (Nesterov) momentum; optax's ``sgd``.
+
+    Without momentum ``u_t = -α_t·g_t``. With momentum μ::
+
+        m_t = g_t + μ·m_{t-1}
+        u_t = -α_t·m_t                  (nesterov=False)
+        u_t = -α_t·(g_t + μ·m_t)        (nesterov=True)
+
+    The momentum buffer sums gradients (it is not an average): with a constant
+    gradient the step tends to ``α·g / (1 - μ)``.
 
     Args:
       learning_rate: the step size α: a float, a scalar array, or a schedule
         ``count -> α`` evaluated at the number of updates taken so far.
+      momentum: μ ≥ 0, or ``None`` (the default) for no momentum buffer at all.
+      nesterov: use Nesterov's look-ahead form ``g + μ·m``.
+      accumulator_dtype: dtype of the momentum buffer (e.g. ``jnp.bfloat16``);
+        ``None`` keeps the parameters' dtype.
 
     Returns:
-      A :class:`GradientTransformation`.
+      A :class:`GradientTransformation` whose state is an :class:`SgdState`.
 
     Example:
       >>> import jax.numpy as jnp
@@ -68,6 +97,19 @@ def sgd(learning_rate: ScalarOrSchedule) -> GradientTransformation:
       >>> updates, state = opt.update({"w": jnp.array([1.0, -2.0])}, state)
       >>> updates["w"]
       Array([-0.1,  0.2], dtype=float32)
+      >>> opt = sgd(0.1, momentum=0.9)
+      >>> state = opt.init(jnp.zeros(1))
+      >>> for _ in range(2):
+      ...     updates, state = opt.update(jnp.ones(1), state)
+      >>> updates  # -0.1 * (1 + 0.9 * 1)
+      Array([-0.19], dtype=float32)
     """
     check_learning_rate("learning_rate", learning_rate)
-    return GradientTransformation(Partial(_sgd_init), Partial(_sgd_update, learning_rate))
+    check_non_negative(
+        "momentum", momentum, hint="Pass a momentum such as 0.9, or None for plain SGD."
+    )
+    accumulator_dtype = _common.canonical_dtype(accumulator_dtype)
+    return GradientTransformation(
+        Partial(_sgd_init, momentum, accumulator_dtype),
+        Partial(_sgd_update, learning_rate, momentum, nesterov, accumulator_dtype),
+    )

@@ -1,0 +1,132 @@
+"""Adadelta: AdaGrad with moving averages, and a step measured in parameter units.
+
+Adadelta keeps moving averages (decay ρ) of the squared gradient and of the
+squared step, and scales the gradient by the ratio of their roots::
+
+    E[g²]_t = ρ · E[g²]_{t-1} + (1 - ρ) · g_t²
+    Δ_t     = √(E[Δ²]_{t-1} + ε) / √(E[g²]_t + ε) · g_t
+    E[Δ²]_t = ρ · E[Δ²]_{t-1} + (1 - ρ) · Δ_t²
+
+As in optax, ``Δ_t`` points *along* the gradient: the update is ``-α_t · Δ_t``
+with a learning rate, and ``+Δ_t`` (an ascent step) when ``learning_rate`` is
+``None``. Pass ``learning_rate=1.0`` for Zeiler's descent step ``-Δ_t``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.tree_util import Partial
+
+from jaxgd._types import Array, ArrayLike, Params, ScalarOrSchedule, Updates
+from jaxgd.optim import _common
+from jaxgd.optim._checks import check_learning_rate, check_non_negative, check_range
+from jaxgd.optim.base import GradientTransformation
+
+
+class AdadeltaState(NamedTuple):
+    """State of :func:`adadelta`: the count and the averages ``e_g = E[g²]``, ``e_x = E[Δ²]``."""
+
+    count: Array
+    e_g: Updates
+    e_x: Updates
+
+
+def _adadelta_init(params: Params) -> AdadeltaState:
+    return AdadeltaState(
+        count=_common.zero_count(),
+        e_g=_common.zeros_like(params),
+        e_x=_common.zeros_like(params),
+    )
+
+
+def _adadelta_update(
+    learning_rate: ScalarOrSchedule | None,
+    rho: ArrayLike,
+    eps: ArrayLike,
+    weight_decay: ScalarOrSchedule | None,
+    weight_decay_mask: Any,
+    one_minus_rho: ArrayLike,
+    grads: Updates,
+    state: AdadeltaState,
+    params: Params | None = None,
+) -> tuple[Updates, AdadeltaState]:
+    grads = _common.add_decayed_weights(grads, params, weight_decay, weight_decay_mask, state.count)
+    e_g = _common.ema_sq(grads, state.e_g, rho, one_minus_rho)
+    updates = jax.tree.map(
+        lambda g, cur_e_g, prev_e_x: (jnp.sqrt(prev_e_x + eps) / jnp.sqrt(cur_e_g + eps)) * g,
+        grads,
+        e_g,
+        state.e_x,
+    )
+    e_x = _common.ema_sq(updates, state.e_x, rho, one_minus_rho)
+    updates = _common.scale_by_learning_rate(learning_rate, updates, state.count)
+    new_state = AdadeltaState(count=_common.safe_increment(state.count), e_g=e_g, e_x=e_x)
+    return updates, new_state
+
+
+def adadelta(
+    learning_rate: ScalarOrSchedule | None = None,
+    rho: ArrayLike = 0.9,
+    eps: ArrayLike = 1e-6,
+    weight_decay: ScalarOrSchedule = 0.0,
+    weight_decay_mask: Any | Callable[[Params], Any] | None = None,
+) -> GradientTransformation:
+    """Adadelta, ``Δ = √(E[Δ²] + ε)/√(E[g²] + ε)·g``; optax's ``adadelta``.
+
+    ::
+
+        g̃_t     = g_t + λ·θ_t                          (weight decay λ, on masked leaves)
+        E[g²]_t = ρ·E[g²]_{t-1} + (1 - ρ)·g̃_t²
+        Δ_t     = √(E[Δ²]_{t-1} + ε)/√(E[g²]_t + ε)·g̃_t
+        E[Δ²]_t = ρ·E[Δ²]_{t-1} + (1 - ρ)·Δ_t²
+        u_t     = -α_t·Δ_t,   or  +Δ_t  when learning_rate is None
+
+    The default ``learning_rate=None`` applies no scaling and *no sign flip*
+    (exactly as optax): the update then points uphill. Pass
+    ``learning_rate=1.0`` for the descent step of Zeiler's paper (PyTorch's
+    default ``lr=1.0``). ``update`` needs the parameters (for the weight decay,
+    even when it is 0, as optax).
+
+    Args:
+      learning_rate: α: a float, a scalar array, a schedule ``count -> α``, or
+        ``None`` for no scaling.
+      rho: ρ in [0, 1], the decay of both averages.
+      eps: ε ≥ 0, added under both square roots.
+      weight_decay: λ ≥ 0 (or a schedule), added to the gradient as ``λ·θ``. The
+        Python number 0 (the default) drops it from the program, as optax does.
+      weight_decay_mask: which parameters to decay: a pytree of bools with the
+        structure of (or a prefix of) the parameters, or a callable returning one.
+
+    Returns:
+      A :class:`GradientTransformation` whose state is an :class:`AdadeltaState`.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> opt = adadelta(learning_rate=1.0, rho=0.0, eps=1e-6)
+      >>> params = jnp.zeros(1)
+      >>> state = opt.init(params)
+      >>> updates, state = opt.update(jnp.array([1e-6]), state, params)
+      >>> print(f"{float(updates[0]):.3g}")  # -√ε/√(g² + ε)·g ≈ -g for tiny g
+      -1e-06
+    """
+    check_learning_rate("learning_rate", learning_rate)
+    check_range("rho", rho, 0.0, 1.0, include_high=True, hint="Pass e.g. rho=0.9.")
+    check_non_negative("eps", eps, hint="Pass a small constant such as 1e-6.")
+    check_non_negative("weight_decay", weight_decay, hint="Pass e.g. weight_decay=0.0.")
+    weight_decay = _common.weight_decay_argument(weight_decay)
+    return GradientTransformation(
+        Partial(_adadelta_init),
+        Partial(
+            _adadelta_update,
+            learning_rate,
+            rho,
+            eps,
+            weight_decay,
+            weight_decay_mask,
+            _common.one_minus(rho),
+        ),
+    )

@@ -1,0 +1,101 @@
+"""AdaGrad: a per-coordinate step size shrinking with the sum of squared gradients.
+
+Each coordinate keeps the running sum of its squared gradients, started at
+``G_0`` (``initial_accumulator_value``, 0.1 as in optax and TensorFlow)::
+
+    G_t = G_{t-1} + g_t²
+    u_t = -α_t · g_t / √(G_t + ε)           (u_t = 0 where G_t = 0)
+
+Coordinates with large past gradients take small steps; since ``G_t`` only
+grows, every step size decays towards zero.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.tree_util import Partial
+
+from jaxgd._types import Array, ArrayLike, Params, ScalarOrSchedule, Updates
+from jaxgd.optim import _common
+from jaxgd.optim._checks import check_learning_rate, check_non_negative
+from jaxgd.optim.base import GradientTransformation
+
+
+class AdagradState(NamedTuple):
+    """State of :func:`adagrad`: the update count and the sums ``G`` of squared gradients."""
+
+    count: Array
+    sum_of_squares: Updates
+
+
+def _adagrad_init(initial_accumulator_value: ArrayLike, params: Params) -> AdagradState:
+    return AdagradState(
+        count=_common.zero_count(),
+        sum_of_squares=_common.full_like(params, initial_accumulator_value),
+    )
+
+
+def _adagrad_update(
+    learning_rate: ScalarOrSchedule,
+    eps: ArrayLike,
+    grads: Updates,
+    state: AdagradState,
+    params: Params | None = None,
+) -> tuple[Updates, AdagradState]:
+    del params
+    sum_of_squares = jax.tree.map(lambda g, t: g * g + t, grads, state.sum_of_squares)
+    inv_sqrt = jax.tree.map(lambda t: jnp.where(t > 0, jax.lax.rsqrt(t + eps), 0.0), sum_of_squares)
+    updates = jax.tree.map(lambda s, g: s * g, inv_sqrt, grads)
+    updates = _common.scale_by_learning_rate(learning_rate, updates, state.count)
+    new_state = AdagradState(
+        count=_common.safe_increment(state.count), sum_of_squares=sum_of_squares
+    )
+    return updates, new_state
+
+
+def adagrad(
+    learning_rate: ScalarOrSchedule,
+    initial_accumulator_value: ArrayLike = 0.1,
+    eps: ArrayLike = 1e-7,
+) -> GradientTransformation:
+    """AdaGrad, ``u = -α·g/√(G + ε)`` with ``G`` the sum of squared gradients; optax's ``adagrad``.
+
+    ::
+
+        G_t = G_{t-1} + g_t²,      G_0 = initial_accumulator_value
+        u_t = -α_t · g_t / √(G_t + ε)     (0 where G_t = 0)
+
+    ε sits inside the square root (PyTorch adds it outside, Keras inside).
+
+    Args:
+      learning_rate: the step size α: a float, a scalar array, or a schedule
+        ``count -> α``.
+      initial_accumulator_value: ``G_0 ≥ 0``, the starting value of every sum
+        (0.1, as optax and Keras; PyTorch starts at 0).
+      eps: ε ≥ 0, added to ``G_t`` under the square root.
+
+    Returns:
+      A :class:`GradientTransformation` whose state is an :class:`AdagradState`.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> opt = adagrad(1.0, initial_accumulator_value=0.0, eps=0.0)
+      >>> state = opt.init(jnp.zeros(2))
+      >>> updates, state = opt.update(jnp.array([3.0, -0.5]), state)
+      >>> updates  # the first step is -α·sign(g)
+      Array([-1.,  1.], dtype=float32)
+    """
+    check_learning_rate("learning_rate", learning_rate)
+    check_non_negative(
+        "initial_accumulator_value",
+        initial_accumulator_value,
+        hint="Pass 0.1 (optax, Keras) or 0.0 (PyTorch).",
+    )
+    check_non_negative("eps", eps, hint="Pass a small constant such as 1e-7.")
+    return GradientTransformation(
+        Partial(_adagrad_init, initial_accumulator_value),
+        Partial(_adagrad_update, learning_rate, eps),
+    )
