@@ -148,3 +148,73 @@ def write_report(results_dir: str | Path, summaries: Iterable[Mapping[str, Any]]
     path = results_dir / "REPORT.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def write_html(results_dir: str | Path, summaries: Iterable[Mapping[str, Any]]) -> Path:
+    """Write ``index.html`` in ``results_dir``: the report as one page with its figures."""
+    from html import escape
+
+    results_dir = Path(results_dir)
+    summaries = list(summaries)
+    n_claims = sum(len(s["claims"]) for s in summaries)
+    n_passed = sum(c["passed"] for s in summaries for c in s["claims"])
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        "<title>jaxgd: the notes on gradient descent, reproduced</title>",
+        "<style>body{font-family:sans-serif;max-width:60em;margin:auto;padding:1em;line-height:1.45}"
+        "img{max-width:100%}table{border-collapse:collapse;margin:.5em 0}"
+        "td,th{border:1px solid #ccc;padding:.2em .5em;font-size:90%}.FAIL{color:#b00;"
+        "font-weight:bold}.PASS{color:#070}pre{background:#f6f6f6;padding:.5em;overflow:auto}"
+        "</style></head><body>",
+        "<h1>jaxgd: the notes on gradient descent, reproduced</h1>",
+        f"<p>{len(summaries)} experiments, {n_passed} of {n_claims} checked claims pass.</p><ul>",
+    ]
+    parts += [
+        f"<li><a href='#{s['name']}'>{escape(s['title'])}</a> ({escape(s['topics'])})</li>"
+        for s in summaries
+    ]
+    parts.append("</ul>")
+    for s in summaries:
+        parts.append(
+            f"<h2 id='{s['name']}'>{escape(s['title'])}</h2><p><i>{escape(s['topics'])}</i></p>"
+        )
+        parts += [f"<p>{escape(p)}</p>" for p in s["paragraphs"]]
+        for fig in s["figures"]:
+            parts.append(
+                f"<figure><img src='{s['name']}/{fig['file']}' alt='{escape(fig['caption'])}'>"
+                f"<figcaption>{escape(fig['caption'])}</figcaption></figure>"
+            )
+        parts += [_markdown_block_to_html(t) for t in s["tables"]]
+        if s["claims"]:
+            parts.append(
+                "<table><tr><th>claim</th><th>measured</th><th>expected</th><th>verdict</th></tr>"
+            )
+            for c in s["claims"]:
+                verdict = "PASS" if c["passed"] else "FAIL"
+                parts.append(
+                    f"<tr><td>{escape(c['statement'])}</td><td>{escape(c['measured'])}</td>"
+                    f"<td>{escape(c['expected'])}</td><td class='{verdict}'>{verdict}"
+                    "</td></tr>"
+                )
+            parts.append("</table>")
+    parts.append("</body></html>")
+    path = results_dir / "index.html"
+    path.write_text("\n".join(parts))
+    return path
+
+
+def _markdown_block_to_html(text: str) -> str:
+    """A Markdown table or fenced code block (what experiments pass to ``table``) as HTML."""
+    from html import escape
+
+    lines = text.strip().splitlines()
+    if lines and lines[0].startswith("```"):
+        return "<pre>" + escape("\n".join(lines[1:-1])) + "</pre>"
+    rows = [line.strip().strip("|").split("|") for line in lines if not set(line) <= set("|-: ")]
+    if not rows:
+        return ""
+    head, *body = rows
+    html = "<table><tr>" + "".join(f"<th>{escape(c.strip())}</th>" for c in head) + "</tr>"
+    for row in body:
+        html += "<tr>" + "".join(f"<td>{escape(c.strip())}</td>" for c in row) + "</tr>"
+    return html + "</table>"
