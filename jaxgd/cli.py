@@ -6,6 +6,7 @@ Subcommands::
     jaxgd worked-example   the 2-2-2 backpropagation example, every number, and the notes' errata
     jaxgd sweep            many learning rates × seeds × hyperparameters in one compiled call
     jaxgd crosscheck       every jaxgd optimizer against its optax twin, step by step
+    jaxgd bench            sweep throughput against optax loops, inject_hyperparams and PyTorch
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ import runpy
 import sys
 from pathlib import Path
 
-EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
+CHECKOUT = Path(__file__).resolve().parent.parent
 
 
-def _reproduce(argv: list[str]) -> int:
-    script = EXPERIMENTS_DIR / "reproduce.py"
+def _run_checkout_script(command: str, relative: str, argv: list[str]) -> int:
+    """Run ``main(argv)`` of a script of the source checkout (experiments/, benchmarks/)."""
+    script = CHECKOUT / relative
     if not script.exists():
         print(
-            "jaxgd reproduce runs the scripts in the source checkout's experiments/ folder, "
-            f"which is not at {EXPERIMENTS_DIR}. Install from a clone with `pip install -e .`.",
+            f"jaxgd {command} runs {relative} of the source checkout, which is not at "
+            f"{script.parent}. Install from a clone with `pip install -e .`.",
             file=sys.stderr,
         )
         return 2
@@ -267,6 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(options: jaxgd reproduce --help)",
         add_help=False,
     )
+    sub.add_parser(
+        "bench",
+        help="sweep throughput side by side with the usual ways (options: jaxgd bench --help)",
+        add_help=False,
+    )
     worked = sub.add_parser(
         "worked-example",
         help="the 2-2-2 backpropagation example: every value, chain-rule factor and the errata",
@@ -300,7 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "reproduce":
-        return _reproduce(argv[1:])
+        return _run_checkout_script("reproduce", "experiments/reproduce.py", argv[1:])
+    if argv and argv[0] == "bench":
+        return _run_checkout_script("bench", "benchmarks/bench.py", argv[1:])
     args = build_parser().parse_args(argv)
     if args.command == "worked-example":
         return _worked_example(args)

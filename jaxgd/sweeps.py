@@ -118,6 +118,9 @@ def lane_keys(key: PRNGKey, seed: int) -> tuple[PRNGKey, PRNGKey]:
     return init_key, data_key
 
 
+_keys_of_seeds = jax.jit(jax.vmap(lane_keys, in_axes=(None, 0)))
+
+
 def _is_numeric(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
         value, (bool, np.bool_)
@@ -214,12 +217,15 @@ def _run_lane(plan, factory, static_hp, init_fn, data, tol, lane_hp, keys):
 
 
 @functools.partial(jax.jit, static_argnames=("plan", "factory", "static_hp", "init_fn"))
-def _run_lanes(plan, factory, static_hp, init_fn, data, tol, lane_hp, init_keys, data_keys):
-    """Every lane of a chunk: ``vmap`` of :func:`jaxgd.train.run` over hyperparameters and keys."""
+def _run_lanes(plan, factory, static_hp, init_fn, data, tol, seed_keys, lane_hp, seed_index):
+    """Every lane of a chunk: ``vmap`` of :func:`jaxgd.train.run` over hyperparameters and keys.
+
+    ``seed_keys = (init_keys, data_keys)`` hold one key pair per seed; lane ``i`` uses
+    the pair ``seed_index[i]``.
+    """
     lane = functools.partial(_run_lane, plan, factory, static_hp, init_fn, data, tol)
-    return jax.vmap(lambda hp, k_init, k_data: lane(hp, (k_init, k_data)))(
-        lane_hp, init_keys, data_keys
-    )
+    init_keys, data_keys = seed_keys
+    return jax.vmap(lambda hp, s: lane(hp, (init_keys[s], data_keys[s])))(lane_hp, seed_index)
 
 
 def _tree_bytes(tree: Any) -> int:
@@ -231,15 +237,21 @@ def estimate_lane_bytes(plan: Plan, init_fn: InitFn, data: Batch | None, key: PR
 
     The sum of the sizes of every intermediate value of one gradient evaluation
     on one batch (from the jaxpr of ``value_and_grad``), plus eight copies of
-    the parameters (parameters, gradients, updates, optimizer moments), plus the
-    recorded histories.
+    the parameters (parameters, gradients, updates, optimizer moments, the
+    previous step's copies), plus the recorded histories. Cached per problem shape.
     """
-    params = jax.eval_shape(init_fn, key)
-    if data is None:
+    shapes = None if data is None else tuple((a.shape, str(a.dtype)) for a in data)
+    return _lane_bytes(plan, init_fn, shapes, jax.eval_shape(lambda: key))
+
+
+@functools.lru_cache(maxsize=64)
+def _lane_bytes(plan: Plan, init_fn: InitFn, data_shapes, key_shape) -> int:
+    params = jax.eval_shape(init_fn, key_shape)
+    if data_shapes is None:
         batch = (None, None)
     else:
         k = plan.batch_size or plan.n_examples
-        batch = tuple(jax.ShapeDtypeStruct((k, *a.shape[1:]), a.dtype) for a in data)
+        batch = tuple(jax.ShapeDtypeStruct((k, *shape[1:]), dtype) for shape, dtype in data_shapes)
     jaxpr = jax.make_jaxpr(jax.value_and_grad(plan.loss_fn))(params, *batch)
     intermediates = sum(
         int(np.prod(v.aval.shape)) * v.aval.dtype.itemsize
@@ -560,20 +572,19 @@ def sweep(
     if not seed_list or any(isinstance(s, bool) or int(s) != s for s in seed_list):
         raise ValueError(f"seeds={seeds!r}: give a positive count or a list of integers.")
     configs = configurations(optimizer, grid, random, n_random, key)
-    lanes = [(config, int(seed)) for config in configs for seed in seed_list]
-    n_lanes = len(lanes)
+    n_seeds = len(seed_list)
+    n_lanes = len(configs) * n_seeds
     devices_used = resolve_devices(devices)
     if data is not None:
         data = tuple(jnp.asarray(a) for a in data)
     tol_array = None if tol is None else jnp.asarray(tol)
     float_dtype = jnp.result_type(float)
 
-    # Lanes that share their non-numeric hyperparameters share one compiled program.
+    # Configurations that share their non-numeric hyperparameters share one compiled program.
     groups: dict[tuple, list[int]] = {}
-    for i, (config, _) in enumerate(lanes):
+    for c, config in enumerate(configs):
         static = tuple(sorted((n, v) for n, v in config.items() if not _is_numeric(v)))
-        groups.setdefault(static, []).append(i)
-    numeric_names = sorted({n for config in configs for n, v in config.items() if _is_numeric(v)})
+        groups.setdefault(static, []).append(c)
 
     if chunk_size is None:
         lane_bytes = estimate_lane_bytes(plan, init_fn, data, key)
@@ -584,13 +595,7 @@ def sweep(
     lane_sharding, replicated = _lane_sharding(devices_used)
     data_on_devices = _put(data, replicated) if data is not None else None
     tol_on_devices = _put(tol_array, replicated) if tol_array is not None else None
-
-    seed_init_keys, seed_data_keys = jax.vmap(lambda s: lane_keys(key, s))(
-        jnp.asarray(seed_list, jnp.uint32)
-    )
-    lane_seed_index = np.tile(np.arange(len(seed_list)), len(configs))
-    init_keys = seed_init_keys[lane_seed_index]
-    data_keys = seed_data_keys[lane_seed_index]
+    seed_keys = _put(_keys_of_seeds(key, jnp.asarray(seed_list, jnp.uint32)), replicated)
 
     show = progress if progress is not None else sys.stderr.isatty()
     bar = None
@@ -602,12 +607,14 @@ def sweep(
     outputs: list[tuple[np.ndarray, Any]] = []
     try:
         for static, members in groups.items():
-            names = [n for n in numeric_names if all(n in lanes[i][0] for i in members)]
-            for start in range(0, len(members), chunk_size):
-                chunk = members[start : start + chunk_size]
-                padded = chunk + [chunk[-1]] * (chunk_size - len(chunk))
-                index = np.asarray(padded)
-                hp = {n: jnp.asarray([lanes[i][0][n] for i in padded], float_dtype) for n in names}
+            names = sorted(n for n, v in configs[members[0]].items() if _is_numeric(v))
+            values = {n: np.asarray([configs[c][n] for c in members], np.float64) for n in names}
+            # Lane j of this group: configuration members[j // n_seeds], seed j % n_seeds.
+            group_lanes = len(members) * n_seeds
+            for start in range(0, group_lanes, chunk_size):
+                local = np.arange(start, min(start + chunk_size, group_lanes))
+                padded = np.concatenate([local, np.full(chunk_size - len(local), local[-1])])
+                hp = {n: jnp.asarray(v[padded // n_seeds], float_dtype) for n, v in values.items()}
                 result = _run_lanes(
                     plan,
                     optimizer,
@@ -615,36 +622,38 @@ def sweep(
                     init_fn,
                     data_on_devices,
                     tol_on_devices,
+                    seed_keys,
                     _put(hp, lane_sharding),
-                    _put(init_keys[index], lane_sharding),
-                    _put(data_keys[index], lane_sharding),
+                    _put(jnp.asarray(padded % n_seeds, jnp.int32), lane_sharding),
                 )
                 result = _gather(result)
-                n_real = len(chunk)
+                lane_index = np.asarray(members)[local // n_seeds] * n_seeds + local % n_seeds
+                n_real = len(local)
                 outputs.append(
-                    (np.asarray(chunk), jax.tree.map(lambda a, n=n_real: np.asarray(a)[:n], result))
+                    (lane_index, jax.tree.map(lambda a, n=n_real: np.asarray(a)[:n], result))
                 )
                 if bar is not None:
-                    bar.update(len(chunk))
+                    bar.update(len(local))
     finally:
         if bar is not None:
             bar.close()
-    return _assemble(lanes, outputs, plan)
+    return _assemble(configs, seed_list, outputs, plan)
 
 
-def _assemble(lanes, outputs, plan: Plan) -> SweepResult:
+def _assemble(configs, seed_list, outputs, plan: Plan) -> SweepResult:
     order = np.concatenate([index for index, _ in outputs])
     inverse = np.argsort(order)
     merged = jax.tree.map(
         lambda *parts: np.concatenate(parts)[inverse], *[result for _, result in outputs]
     )
-    names = list(dict.fromkeys(n for config, _ in lanes for n in config))
-    hyperparameters = {
-        n: np.asarray([config.get(n) for config, _ in lanes], dtype=object) for n in names
-    }
-    for n, values in hyperparameters.items():
-        if all(_is_numeric(v) for v in values):
-            hyperparameters[n] = values.astype(np.float64)
+    n_seeds = len(seed_list)
+    names = list(dict.fromkeys(n for config in configs for n in config))
+    hyperparameters = {}
+    for n in names:
+        per_config = [config.get(n) for config in configs]
+        numeric = all(_is_numeric(v) for v in per_config)
+        column = np.asarray(per_config, np.float64 if numeric else object)
+        hyperparameters[n] = np.repeat(column, n_seeds)
     recorded = np.where(np.isfinite(merged.losses), merged.losses, np.inf)
     best = np.minimum(
         recorded.min(axis=1), np.where(np.isfinite(merged.final_loss), merged.final_loss, np.inf)
@@ -654,7 +663,7 @@ def _assemble(lanes, outputs, plan: Plan) -> SweepResult:
     )
     return SweepResult(
         hyperparameters=hyperparameters,
-        seeds=np.asarray([seed for _, seed in lanes]),
+        seeds=np.tile(np.asarray(seed_list), len(configs)),
         final_loss=np.asarray(merged.final_loss, np.float64),
         best_loss=best.astype(np.float64),
         status=status,

@@ -29,9 +29,12 @@ Stopping, divergence
 With ``tol`` a run stops (``converged=True``) at the first update where
 ``|L_t − L_{t−1}| <= tol`` (``stop_on="loss_change"``, the default) or
 ``‖g_t‖₂ <= tol`` (``stop_on="grad_norm"``); the losses compared are the
-batch losses. A run whose loss or new parameters are not finite stops at its
-last finite parameters with ``diverged=True`` and ``diverged_at = t``; it
-never raises and never returns non-finite parameters. Either way the compiled
+batch losses. Divergence is read off the loss: when the loss of θ_t is not
+finite (NaN or infinite parameters give a non-finite loss, and so does a loss
+that overflows), the update that produced θ_t is rejected, the run returns to
+θ_{t−1} (whose loss was finite) and stops with ``diverged=True`` and
+``diverged_at = t − 1``, the rejected update. It never raises and never
+returns parameters with a non-finite loss. Either way the compiled
 loop keeps its length and a stopped run's state stays frozen, so that
 :func:`jaxgd.sweep` can run many of them side by side.
 """
@@ -61,13 +64,13 @@ class FitResult(NamedTuple):
     """What :func:`fit` returns (every field a JAX array, or ``None`` when not requested).
 
     Attributes:
-      params: the final parameters (the last finite ones if the run diverged).
+      params: the final parameters (the last ones with a finite loss if the run diverged).
       opt_state: the optimizer state after the last update taken.
       losses: the batch loss ``L_t`` before updates ``t = 0, r, 2r, …`` (``r = record_every``).
       steps: the number of updates taken.
       converged: whether ``tol`` was met.
-      diverged: whether the loss or the parameters became non-finite.
-      diverged_at: the update at which divergence was detected, ``-1`` if none.
+      diverged: whether the loss became non-finite (parameters or loss blew up).
+      diverged_at: the rejected update, whose result had a non-finite loss; ``-1`` if none.
       final_loss: the loss of ``params`` on the whole data set.
       epoch_losses: with ``epochs``: the whole-data loss after each epoch.
       param_history: with ``record_params=True``: ``params`` before updates ``0, r, 2r, …``,
@@ -119,18 +122,30 @@ class Plan:
 
 
 class Carry(NamedTuple):
-    """The loop state of a run (one lane of a sweep)."""
+    """The loop state of a run (one lane of a sweep).
+
+    ``prev_params``/``prev_opt_state`` are the parameters and state one update
+    back: when the loss of the current parameters is not finite, the run
+    returns to them and stops.
+    """
 
     params: Params
     opt_state: OptState
+    prev_params: Params
+    prev_opt_state: OptState
     prev_loss: Array
     status: Array
     steps: Array
     diverged_at: Array
     order: Array
-    losses: Array
     epoch_losses: Array | None
-    param_history: Params | None
+
+
+class History(NamedTuple):
+    """What a run records every ``record_every`` updates (scan outputs, not loop state)."""
+
+    losses: Array
+    params: Params | None
 
 
 # ----------------------------------------------------------------------------- input checks
@@ -311,11 +326,6 @@ def _batch_loss(
     return jnp.sum(weights * per_example) / jnp.sum(weights)
 
 
-def _all_finite(tree: Any) -> Array:
-    leaves = jax.tree.leaves(tree)
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
-
-
 def _global_norm(tree: Any) -> Array:
     return jnp.sqrt(sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree.leaves(tree)))
 
@@ -336,19 +346,15 @@ def init_carry(
     return Carry(
         params=params,
         opt_state=opt_state,
+        prev_params=params,
+        prev_opt_state=opt_state,
         prev_loss=jnp.array(jnp.inf, loss_dtype),
         status=jnp.array(RUNNING, jnp.int32),
         steps=jnp.array(0, jnp.int32),
         diverged_at=jnp.array(-1, jnp.int32),
         order=jnp.zeros((order_length,), jnp.int32),
-        losses=jnp.full((plan.n_records,), jnp.nan, loss_dtype),
         epoch_losses=(
             jnp.full((plan.n_epochs,), jnp.nan, loss_dtype) if plan.n_epochs is not None else None
-        ),
-        param_history=(
-            jax.tree.map(lambda p: jnp.zeros((plan.n_records, *jnp.shape(p)), p.dtype), params)
-            if plan.record_params
-            else None
         ),
     )
 
@@ -361,8 +367,16 @@ def _step(
     tol: Array | None,
     carry: Carry,
     t: Array,
-) -> Carry:
-    """One update ``t`` of one run: batch, loss, gradient, update, checks, records."""
+) -> tuple[Carry, tuple[Array, Params | None]]:
+    """Update ``t`` of one run: batch, loss, gradient, update, checks.
+
+    Divergence is read off the loss: if ``L_t = loss(θ_t)`` is not finite, update
+    ``t − 1`` (which produced θ_t) is rejected, the run returns to θ_{t−1} and its
+    optimizer state, and stops. The check needs only the scalar loss, known before
+    the update, so the select that freezes a stopped run fuses into the update.
+
+    Returns the new loop state and ``(L_t, θ_t)`` for the history.
+    """
     order = carry.order
     if plan.batch_size is not None and plan.sampling == "shuffle":
         epoch, position = t // plan.updates_per_epoch, t % plan.updates_per_epoch
@@ -380,54 +394,53 @@ def _step(
     )
 
     running = (carry.status == RUNNING) & (t < plan.n_updates)
+    finite = jnp.isfinite(loss)
     if plan.stop_on == "loss_change":
-        converged_now = running & (jnp.abs(loss - carry.prev_loss) <= tol)
+        converged_now = running & finite & (jnp.abs(loss - carry.prev_loss) <= tol)
     elif plan.stop_on == "grad_norm":
-        converged_now = running & (_global_norm(grads) <= tol)
+        converged_now = running & finite & (_global_norm(grads) <= tol)
     else:
         converged_now = jnp.array(False)
+    diverged_now = running & ~finite
+    accept = running & finite & ~converged_now
+
     updates, new_opt_state = optimizer.update(grads, carry.opt_state, carry.params)
     new_params = apply_updates(carry.params, updates)
-    finite = jnp.isfinite(loss) & _all_finite(new_params)
-    diverged_now = running & ~converged_now & ~finite
-    accept = running & ~converged_now & finite
-
+    stay = _select(diverged_now, carry.prev_params, carry.params)
+    stay_state = _select(diverged_now, carry.prev_opt_state, carry.opt_state)
     status = jnp.where(
         converged_now, CONVERGED, jnp.where(diverged_now, DIVERGED, carry.status)
     ).astype(jnp.int32)
-    params = _select(accept, new_params, carry.params)
-    record_now = (t % plan.record_every == 0) & (t < plan.n_updates)
-    slot = jnp.minimum(t // plan.record_every, plan.n_records - 1)
-    losses = carry.losses.at[slot].set(
-        jnp.where(record_now, loss.astype(carry.losses.dtype), carry.losses[slot])
-    )
-    param_history = carry.param_history
-    if plan.record_params:
-        param_history = jax.tree.map(
-            lambda h, p: h.at[slot].set(jnp.where(record_now, p, h[slot])),
-            param_history,
-            carry.params,
-        )
+    params = _select(accept, new_params, stay)
+
     epoch_losses = carry.epoch_losses
     if plan.n_epochs is not None:
         epoch_end = ((t + 1) % plan.updates_per_epoch == 0) & (t < plan.n_updates)
         epoch = jnp.minimum(t // plan.updates_per_epoch, plan.n_epochs - 1)
         epoch_losses = jax.lax.cond(
             epoch_end,
-            lambda: epoch_losses.at[epoch].set(full_loss(plan, params, data).astype(losses.dtype)),
+            lambda: epoch_losses.at[epoch].set(
+                full_loss(plan, params, data).astype(epoch_losses.dtype)
+            ),
             lambda: epoch_losses,
         )
-    return Carry(
+    new_carry = Carry(
         params=params,
-        opt_state=_select(accept, new_opt_state, carry.opt_state),
+        opt_state=_select(accept, new_opt_state, stay_state),
+        prev_params=carry.params,
+        prev_opt_state=carry.opt_state,
         prev_loss=jnp.where(running, loss, carry.prev_loss).astype(carry.prev_loss.dtype),
         status=status,
-        steps=carry.steps + accept.astype(jnp.int32),
-        diverged_at=jnp.where(diverged_now, t, carry.diverged_at).astype(jnp.int32),
+        steps=jnp.maximum(carry.steps + accept.astype(jnp.int32) - diverged_now, 0),
+        diverged_at=jnp.where(diverged_now, jnp.maximum(t - 1, 0), carry.diverged_at).astype(
+            jnp.int32
+        ),
         order=order,
-        losses=losses,
         epoch_losses=epoch_losses,
-        param_history=param_history,
+    )
+    return new_carry, (
+        loss.astype(carry.prev_loss.dtype),
+        carry.params if plan.record_params else None,
     )
 
 
@@ -439,28 +452,42 @@ def advance(
     key: PRNGKey,
     tol: Array | None,
     start: Array | int,
-    n: int,
-) -> Carry:
-    """Run updates ``start … start + n − 1`` (those past ``plan.n_updates`` do nothing)."""
+    n_records: int,
+) -> tuple[Carry, History]:
+    """Run ``n_records × record_every`` updates from update ``start``.
+
+    Two nested scans: the inner one takes ``record_every`` updates, the outer one
+    keeps the loss (and parameters) of each block's first update. Updates past
+    ``plan.n_updates`` do nothing.
+    """
     step = functools.partial(_step, plan, optimizer, data, key, tol)
-    ts = jnp.asarray(start, jnp.int32) + jnp.arange(n, dtype=jnp.int32)
-    carry, _ = jax.lax.scan(lambda c, t: (step(c, t), None), carry, ts)
-    return carry
+    r = plan.record_every
+    ts = jnp.asarray(start, jnp.int32) + jnp.arange(n_records * r, dtype=jnp.int32)
+
+    def block(carry, block_ts):
+        carry, (losses, params) = jax.lax.scan(step, carry, block_ts)
+        first = None if params is None else jax.tree.map(lambda leaf: leaf[0], params)
+        return carry, History(losses[0], first)
+
+    if r == 1:
+        carry, (losses, params) = jax.lax.scan(step, carry, ts)
+        return carry, History(losses, params)
+    return jax.lax.scan(block, carry, ts.reshape(n_records, r))
 
 
-def finish(plan: Plan, carry: Carry, data: Batch | None) -> FitResult:
-    """Package the loop state as a :class:`FitResult`."""
+def finish(plan: Plan, carry: Carry, data: Batch | None, history: History) -> FitResult:
+    """Package the loop state and the recorded history as a :class:`FitResult`."""
     return FitResult(
         params=carry.params,
         opt_state=carry.opt_state,
-        losses=carry.losses,
+        losses=history.losses,
         steps=carry.steps,
         converged=carry.status == CONVERGED,
         diverged=carry.status == DIVERGED,
         diverged_at=carry.diverged_at,
         final_loss=full_loss(plan, carry.params, data),
         epoch_losses=carry.epoch_losses,
-        param_history=carry.param_history,
+        param_history=history.params,
     )
 
 
@@ -475,8 +502,8 @@ def run(
 ) -> FitResult:
     """A whole run as one pure, traceable function (what :func:`jaxgd.sweep` vmaps)."""
     carry = init_carry(plan, optimizer, params, opt_state)
-    carry = advance(plan, optimizer, carry, data, key, tol, 0, plan.n_updates)
-    return finish(plan, carry, data)
+    carry, history = advance(plan, optimizer, carry, data, key, tol, 0, plan.n_records)
+    return finish(plan, carry, data, history)
 
 
 # ------------------------------------------------------------------------- compiled entry points
@@ -493,13 +520,16 @@ def _init_compiled(plan, opt_static, opt_dynamic, params, opt_state):
     return init_carry(plan, _static.merge(opt_dynamic, opt_static), params, opt_state)
 
 
-@functools.partial(jax.jit, static_argnames=("plan", "opt_static", "n"))
-def _advance_compiled(plan, opt_static, opt_dynamic, carry, data, key, tol, start, n):
+@functools.partial(jax.jit, static_argnames=("plan", "opt_static", "n_records"))
+def _advance_compiled(plan, opt_static, opt_dynamic, carry, data, key, tol, start, n_records):
     optimizer = _static.merge(opt_dynamic, opt_static)
-    return advance(plan, optimizer, carry, data, key, tol, start, n)
+    return advance(plan, optimizer, carry, data, key, tol, start, n_records)
 
 
-_finish_compiled = jax.jit(finish, static_argnames="plan")
+@functools.partial(jax.jit, static_argnames="plan")
+def _finish_compiled(plan, carry, data, history):
+    return finish(plan, carry, data, history)
+
 
 PROGRESS_CHUNKS = 20
 
@@ -605,13 +635,17 @@ def fit(
     opt_dynamic, opt_static = _static.split(optimizer)
     if not progress:
         return _run_compiled(plan, opt_static, opt_dynamic, params, data, key, tol_array, opt_state)
-    chunk = math.ceil(plan.n_updates / PROGRESS_CHUNKS)
+    records_per_chunk = math.ceil(plan.n_records / PROGRESS_CHUNKS)
+    chunk = records_per_chunk * plan.record_every
     carry = _init_compiled(plan, opt_static, opt_dynamic, params, opt_state)
+    pieces = []
     with _progress_bar(plan.n_updates, "fit") as bar:
         for start in range(0, plan.n_updates, chunk):
-            carry = _advance_compiled(
-                plan, opt_static, opt_dynamic, carry, data, key, tol_array, start, chunk
+            carry, piece = _advance_compiled(
+                plan, opt_static, opt_dynamic, carry, data, key, tol_array, start, records_per_chunk
             )
+            pieces.append(piece)
             jax.block_until_ready(carry.steps)
             bar.update(min(chunk, plan.n_updates - start))
-    return _finish_compiled(plan, carry, data)
+    history = jax.tree.map(lambda *parts: jnp.concatenate(parts)[: plan.n_records], *pieces)
+    return _finish_compiled(plan, carry, data, history)

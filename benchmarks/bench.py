@@ -1,0 +1,364 @@
+"""Sweep throughput, side by side: jaxgd.sweep against the ways people do it today.
+
+Usage: python benchmarks/bench.py [--quick] [--json] [--out DIR] [--workload W1 ...]
+(or ``jaxgd bench``, the same options).
+
+For each workload (see workloads.py) and lane count, in this one process:
+
+  (a) jaxgd.sweep
+  (b) a Python loop of jitted optax runs (lax.scan inside, learning rate as an argument)
+  (c) a per-step Python loop of optax updates (timed on 2 lanes, extrapolated)
+  (d) optax.inject_hyperparams + vmap
+  (e) PyTorch when installed: a loop of torch.optim runs (2 lanes, extrapolated), torch.func
+      vmap (full batch), and for W1 the lanes written by hand as matrix columns
+  (f) the machine's limit: the float32 matrix-product rate for 2048² matrices and for the
+      workload's own layer shapes
+
+Reported: run-steps per second (lanes × steps / seconds), the ratio of jaxgd's rate to each
+method's, compile time (first call minus a steady call), peak resident memory added while the
+method ran, achieved matrix-product FLOP/s and its share of (f), and the largest relative
+difference of the lanes' final losses from jaxgd's. Times are the minimum of the repeats.
+The machine is shared, so only ratios measured in the same run mean anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmarks import methods_jax, methods_torch  # noqa: E402
+from benchmarks.workloads import WORKLOADS, Workload, quick  # noqa: E402
+
+METHODS = [
+    ("jaxgd.sweep", methods_jax.prepare_jaxgd),
+    ("loop of jitted optax runs", methods_jax.prepare_optax_loop),
+    ("per-step loop of optax updates", methods_jax.prepare_per_step_loop),
+    ("optax.inject_hyperparams + vmap", methods_jax.prepare_inject_vmap),
+]
+TORCH_METHODS = [
+    ("torch.optim loop", methods_torch.prepare_torch_loop),
+    ("torch.func vmap", methods_torch.prepare_torch_func),
+    ("torch by hand (lanes as columns)", methods_torch.prepare_torch_columns),
+]
+
+
+@dataclasses.dataclass
+class Row:
+    workload: str
+    lanes: int
+    method: str
+    run_s: float
+    compile_s: float
+    lane_steps_per_s: float
+    speedup_of_jaxgd: float | None = None
+    gflops: float | None = None
+    share_of_limit_shapes: float | None = None
+    share_of_limit_2048: float | None = None
+    peak_rss_mib: float | None = None
+    max_rel_diff_vs_jaxgd: float | None = None
+    note: str = ""
+
+
+class PeakMemory:
+    """Samples this process's resident memory in a thread; ``peak_mib`` above the start."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+
+    @staticmethod
+    def rss() -> int:
+        try:
+            with open("/proc/self/statm") as handle:
+                return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError):
+            return 0
+
+    def __enter__(self):
+        self.start = self.peak = self.rss()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.rss())
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.rss())
+
+    @property
+    def peak_mib(self) -> float | None:
+        return (self.peak - self.start) / 2**20 if self.start else None
+
+
+def timed(run, repeats: int):
+    """(first-call seconds, steady seconds = min over repeats, result, peak MiB)."""
+    start = time.perf_counter()
+    result = run()
+    first = time.perf_counter() - start
+    best = float("inf")
+    with PeakMemory() as memory:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            result = run()
+            best = min(best, time.perf_counter() - start)
+    return first, best, result, memory.peak_mib
+
+
+def matmul_rate(shape_a, shape_b, repeats: int = 5) -> float:
+    """FLOP/s of a jitted float32 (batched) matrix product of these shapes."""
+    a = jax.random.normal(jax.random.key(1), shape_a, jnp.float32)
+    b = jax.random.normal(jax.random.key(2), shape_b, jnp.float32)
+    product = jax.jit(jnp.matmul)
+    product(a, b).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        product(a, b).block_until_ready()
+        best = min(best, time.perf_counter() - start)
+    batch = int(np.prod(shape_a[:-2])) if len(shape_a) > 2 else 1
+    return 2.0 * batch * shape_a[-2] * shape_a[-1] * shape_b[-1] / best
+
+
+def limit_for(workload: Workload, n_lanes: int) -> float | None:
+    """The best rate of the workload's own layer products, batched over lanes (the limit)."""
+    if workload.layer_sizes is None:
+        return None
+    m = workload.batch_size or workload.n_examples
+    rates = []
+    for a, b in zip(workload.layer_sizes[:-1], workload.layer_sizes[1:], strict=True):
+        if a * b < 64:  # tiny layers (2×2, 64×1) have no meaningful matmul rate
+            continue
+        rates.append(matmul_rate((n_lanes, m, a), (n_lanes, a, b), repeats=3))
+    return max(rates) if rates else None
+
+
+def max_relative_difference(a, b) -> float | None:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)[: len(a)]
+    ok = np.isfinite(a) & np.isfinite(b)
+    if not ok.any():
+        return None
+    return float(np.max(np.abs(a[ok] - b[ok]) / np.maximum(np.abs(b[ok]), 1e-30)))
+
+
+def bench_workload(workload: Workload, n_lanes: int, repeats: int, limit_2048: float, log):
+    rows: list[Row] = []
+    methods = METHODS + (TORCH_METHODS if methods_torch.available() else [])
+    limit = limit_for(workload, n_lanes)
+    flops = workload.flops_per_lane_step()
+    reference = None
+    for name, prepare in methods:
+        prepared = prepare(workload, n_lanes)
+        if prepared is None:
+            continue
+        run, measured = prepared
+        slow = name.startswith(("per-step", "torch.optim"))
+        first, best, finals, peak = timed(run, 1 if slow else repeats)
+        scale = n_lanes / measured
+        run_s = best * scale
+        row = Row(
+            workload=workload.name,
+            lanes=n_lanes,
+            method=name,
+            run_s=run_s,
+            compile_s=max(first - best, 0.0),
+            lane_steps_per_s=n_lanes * workload.steps / run_s,
+            peak_rss_mib=peak,
+            note=f"timed on {measured} lane(s), extrapolated" if measured < n_lanes else "",
+        )
+        if flops is not None:
+            row.gflops = flops * n_lanes * workload.steps / run_s / 1e9
+            row.share_of_limit_2048 = row.gflops * 1e9 / limit_2048
+            if limit is not None:
+                row.share_of_limit_shapes = row.gflops * 1e9 / limit
+        if reference is None:
+            reference = (row, finals)
+        else:
+            row.speedup_of_jaxgd = run_s / reference[0].run_s
+            row.max_rel_diff_vs_jaxgd = max_relative_difference(finals, reference[1])
+        rows.append(row)
+        log(format_row(row))
+    return rows, limit
+
+
+def format_row(row: Row) -> str:
+    parts = [
+        f"{row.workload} {row.lanes:>5} lanes  {row.method:<34}",
+        f"{row.run_s:9.3f} s",
+        f"{row.lane_steps_per_s:12.4g} run-steps/s",
+        f"compile {row.compile_s:6.2f} s",
+    ]
+    if row.speedup_of_jaxgd is not None:
+        parts.append(f"jaxgd is {row.speedup_of_jaxgd:7.2f}× faster")
+    if row.gflops is not None:
+        parts.append(f"{row.gflops:6.1f} GFLOP/s")
+    if row.note:
+        parts.append(f"({row.note})")
+    return "  ".join(parts)
+
+
+def markdown(rows: list[Row], limits: dict, meta: dict) -> str:
+    lines = [
+        "| workload | lanes | method | time (s) | run-steps/s | jaxgd faster by | compile (s) "
+        "| GFLOP/s | share of own-shape limit | share of 2048² limit | peak RSS added (MiB) "
+        "| max rel diff of final losses vs jaxgd | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def fmt(value, spec):
+        return "—" if value is None else format(value, spec)
+
+    for r in rows:
+        lines.append(
+            f"| {r.workload} | {r.lanes} | {r.method} | {r.run_s:.3f} | {r.lane_steps_per_s:.3g} | "
+            f"{fmt(r.speedup_of_jaxgd, '.2f')}{'×' if r.speedup_of_jaxgd else ''} | "
+            f"{r.compile_s:.2f} | {fmt(r.gflops, '.1f')} | {fmt(r.share_of_limit_shapes, '.0%')} | "
+            f"{fmt(r.share_of_limit_2048, '.0%')} | {fmt(r.peak_rss_mib, '.0f')} | "
+            f"{fmt(r.max_rel_diff_vs_jaxgd, '.1e')} | {r.note} |"
+        )
+    lines += ["", "Machine limit (float32 matrix products, this process):", ""]
+    lines.append(f"- 2048 × 2048: {meta['limit_2048_gflops']:.1f} GFLOP/s")
+    for key, value in limits.items():
+        if value is not None:
+            lines.append(
+                f"- {key}, the workload's own layer shapes batched over lanes: "
+                f"{value / 1e9:.1f} GFLOP/s"
+            )
+    return "\n".join(lines)
+
+
+def figure(rows: list[Row], path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    w1 = [r for r in rows if r.workload == "W1"]
+    others = [r for r in rows if r.workload != "W1"]
+    ax = fig.add_subplot(1, 2, 1)
+    for method in dict.fromkeys(r.method for r in w1):
+        points = sorted((r.lanes, r.lane_steps_per_s) for r in w1 if r.method == method)
+        ax.plot(
+            *zip(*points, strict=True), "o-", label=method, lw=2.5 if method == "jaxgd.sweep" else 1
+        )
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="lanes (log scale)",
+        ylabel="run-steps per second (log)",
+        title="W1: Géron linear, 1,000 SGD steps",
+    )
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    ax = fig.add_subplot(1, 2, 2)
+    workloads = list(dict.fromkeys(r.workload for r in others))
+    methods = list(dict.fromkeys(r.method for r in others))
+    width = 0.8 / max(len(methods), 1)
+    for i, method in enumerate(methods):
+        values = [
+            next(
+                (r.lane_steps_per_s for r in others if r.workload == w and r.method == method),
+                np.nan,
+            )
+            for w in workloads
+        ]
+        ax.bar(np.arange(len(workloads)) + i * width, values, width, label=method)
+    ax.set_xticks(np.arange(len(workloads)) + 0.4 - width / 2, workloads)
+    ax.set(yscale="log", ylabel="run-steps per second (log)", title="W2–W4")
+    ax.grid(True, axis="y", which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jaxgd bench",
+        description="Measure jaxgd.sweep against a loop of jitted optax runs, a per-step loop, "
+        "optax.inject_hyperparams + vmap and PyTorch (when installed) on four workloads, side by "
+        "side in one process; print every ratio and write a Markdown table, JSON and a PNG.",
+    )
+    parser.add_argument("--quick", action="store_true", help="smaller MLP workloads, one repeat")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON at the end")
+    parser.add_argument(
+        "--out", default="results/bench", help="output folder (default results/bench)"
+    )
+    parser.add_argument(
+        "--workload",
+        action="append",
+        choices=list(WORKLOADS),
+        help="run only these workloads (repeatable)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="steady repeats (default 3, quick 1)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    repeats = args.repeats or (1 if args.quick else 3)
+    log = (lambda text: print(text, file=sys.stderr)) if args.json else print
+    limit_2048 = matmul_rate((2048, 2048), (2048, 2048))
+    meta = {
+        "machine": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "jax": jax.__version__,
+        "device": str(jax.devices()[0]),
+        "torch": methods_torch.torch.__version__ if methods_torch.available() else None,
+        "limit_2048_gflops": limit_2048 / 1e9,
+        "command": "jaxgd bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
+    log(
+        f"matrix-product limit (2048², float32): {limit_2048 / 1e9:.1f} GFLOP/s; "
+        f"jax {jax.__version__} on {meta['device']}; torch {meta['torch'] or 'not installed'}"
+    )
+    rows, limits = [], {}
+    for name in args.workload or list(WORKLOADS):
+        workload = quick(WORKLOADS[name]) if args.quick else WORKLOADS[name]
+        log(f"\n{name}: {workload.description}")
+        for n_lanes in workload.lanes:
+            new_rows, limit = bench_workload(workload, n_lanes, repeats, limit_2048, log)
+            rows += new_rows
+            limits[f"{name} ({n_lanes} lanes)"] = limit
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = markdown(rows, limits, meta)
+    (out / "bench.md").write_text(
+        f"Command: `{meta['command']}`; {meta['machine']}, "
+        f"{meta['cpus']} CPUs, jax {meta['jax']}, torch {meta['torch']}\n\n" + table + "\n"
+    )
+    (out / "bench.json").write_text(
+        json.dumps(
+            {"meta": meta, "limits": limits, "rows": [dataclasses.asdict(r) for r in rows]},
+            indent=1,
+        )
+    )
+    figure(rows, out / "bench.png")
+    log(f"\nwrote {out / 'bench.md'}, bench.json, bench.png")
+    if args.json:
+        print(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
