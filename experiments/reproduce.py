@@ -11,14 +11,22 @@ import sys
 import time
 from pathlib import Path
 
-from jaxgd.report import write_report
+from jaxgd.report import write_html, write_report
 
 HERE = Path(__file__).resolve().parent
 
 # (name, script) in the order of the notes' topics.
 EXPERIMENTS = [
     ("gd-linear", "gd_linear.py"),
+    ("learning-rate", "learning_rate.py"),
+    ("four-rates", "four_rates.py"),
+    ("non-convex", "non_convex.py"),
     ("worked-example", "worked_example.py"),
+    ("gd-variants", "gd_variants.py"),
+    ("optimizers", "optimizers.py"),
+    ("search", "search.py"),
+    ("initialisation", "initialisation.py"),
+    ("feature-scaling", "feature_scaling.py"),
 ]
 
 
@@ -71,9 +79,15 @@ def main(argv: list[str] | None = None) -> int:
         summaries.append(load(script).run(out / name, quick=args.quick))
         print(f"   ({time.perf_counter() - start:.1f} s)")
     report = write_report(out, summaries)
+    write_html(out, summaries)
     failed = [c for s in summaries for c in s["claims"] if not c["passed"]]
     n_claims = sum(len(s["claims"]) for s in summaries)
-    print(f"\nReport: {report}  ({n_claims - len(failed)}/{n_claims} claims pass)")
+    print(
+        f"\nReport: {report} and {out / 'index.html'}  ({n_claims - len(failed)}/{n_claims} "
+        "claims pass)"
+    )
+    for claim in failed:
+        print(f"  FAIL: {claim['statement']}: measured {claim['measured']}", file=sys.stderr)
     return 1 if failed else 0
 
 

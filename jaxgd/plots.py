@@ -45,6 +45,7 @@ def contour_paths(
     minimum_label: str = "minimum",
     resolution: int = 200,
     n_levels: int = 25,
+    ax: Any = None,
 ) -> Figure:
     """Loss contours (log-spaced levels) with one or more optimisation paths drawn on top.
 
@@ -56,6 +57,10 @@ def contour_paths(
       minimum: a point to mark with a star.
       resolution: grid points per axis.
       n_levels: number of contour levels.
+      ax: draw into this matplotlib Axes (a panel of a larger figure) instead of a new figure.
+
+    Returns:
+      The figure drawn on.
     """
     xs = np.linspace(*xlim, resolution)
     ys = np.linspace(*ylim, resolution)
@@ -63,8 +68,11 @@ def contour_paths(
     z_min = float(np.nanmin(z))
     shift = 0.0 if z_min > 0 else (1e-3 - z_min)
     levels = np.geomspace(np.nanmin(z) + shift, np.nanmax(z) + shift, n_levels)
-    fig = Figure(figsize=(6.4, 5.0), layout="constrained")
-    ax = fig.add_subplot()
+    if ax is None:
+        fig = Figure(figsize=(6.4, 5.0), layout="constrained")
+        ax = fig.add_subplot()
+    else:
+        fig = ax.figure
     filled = ax.contourf(xs, ys, z + shift, levels=levels, norm=LogNorm(), cmap="viridis_r")
     ax.contour(xs, ys, z + shift, levels=levels, colors="k", linewidths=0.3, alpha=0.5)
     colorbar = fig.colorbar(filled, ax=ax, format="%.3g")

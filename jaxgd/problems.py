@@ -258,6 +258,17 @@ def saddle(start: Sequence[float] = (1.5, 1e-3)) -> Problem:
 
 
 @dataclasses.dataclass(frozen=True)
+class MLPInit:
+    """``init_fn(key) = model.init(key)``, hashable by value (two equal models share compiled code,
+    which a bound method ``model.init`` would not)."""
+
+    model: MLP
+
+    def __call__(self, key: PRNGKey) -> Params:
+        return self.model.init(key)
+
+
+@dataclasses.dataclass(frozen=True)
 class MLPLoss:
     """``loss_fn(params, x, y) = mse(model.apply(params, x), y)`` for an :class:`MLP`.
 
@@ -281,19 +292,27 @@ def mlp_regression(
     """Synthetic regression: targets from a fixed random "teacher" MLP plus noise.
 
     ``x ~ N(0, I)`` of shape ``[n_examples, sizes[0]]``; ``y = teacher(x) + noise·N(0, 1)``
-    where the teacher is a tanh MLP of the same sizes with Glorot weights drawn from
-    ``seed``. The student is an MLP of ``sizes`` with ``hidden`` activations.
+    where the teacher is a tanh MLP of the same sizes with Glorot-uniform weights and zero
+    biases. All of it is drawn with NumPy's ``RandomState(seed)`` (fast, and the same on
+    every machine). The student is an MLP of ``sizes`` with ``hidden`` activations.
     """
     model = MLP(tuple(sizes), hidden=hidden)
-    teacher = MLP(tuple(sizes), hidden="tanh")
-    k_x, k_teacher, k_noise = jax.random.split(jax.random.key(seed), 3)
-    dtype = jnp.result_type(float)
-    x = jax.random.normal(k_x, (n_examples, model.sizes[0]), dtype)
-    y = teacher.apply(teacher.init(k_teacher), x)
-    y = y + noise * jax.random.normal(k_noise, y.shape, dtype)
+    if not isinstance(n_examples, (int, np.integer)) or n_examples <= 0:
+        raise ValueError(f"n_examples={n_examples!r} must be a positive integer.")
+    rng = np.random.RandomState(seed)
+    x = rng.randn(n_examples, model.sizes[0])
+    activations = x
+    layers = list(zip(model.sizes[:-1], model.sizes[1:], strict=True))
+    for i, (fan_in, fan_out) in enumerate(layers):
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        activations = activations @ rng.uniform(-limit, limit, (fan_out, fan_in)).T
+        if i < len(layers) - 1:
+            activations = np.tanh(activations)
+    y = activations + noise * rng.randn(*activations.shape)
+    x, y = _float(x), _float(y)
     return Problem(
         name="mlp-regression",
-        init_fn=model.init,
+        init_fn=MLPInit(model),
         loss_fn=MLPLoss(model),
         data=(x, y),
         description=f"MLP {'-'.join(map(str, model.sizes))} ({hidden}) on {n_examples} "

@@ -118,9 +118,6 @@ def lane_keys(key: PRNGKey, seed: int) -> tuple[PRNGKey, PRNGKey]:
     return init_key, data_key
 
 
-_keys_of_seeds = jax.jit(jax.vmap(lane_keys, in_axes=(None, 0)))
-
-
 def _is_numeric(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
         value, (bool, np.bool_)
@@ -217,15 +214,14 @@ def _run_lane(plan, factory, static_hp, init_fn, data, tol, lane_hp, keys):
 
 
 @functools.partial(jax.jit, static_argnames=("plan", "factory", "static_hp", "init_fn"))
-def _run_lanes(plan, factory, static_hp, init_fn, data, tol, seed_keys, lane_hp, seed_index):
-    """Every lane of a chunk: ``vmap`` of :func:`jaxgd.train.run` over hyperparameters and keys.
+def _run_lanes(plan, factory, static_hp, init_fn, data, tol, key, lane_hp, lane_seeds):
+    """Every lane of a chunk: ``vmap`` of :func:`jaxgd.train.run` over hyperparameters and seeds.
 
-    ``seed_keys = (init_keys, data_keys)`` hold one key pair per seed; lane ``i`` uses
-    the pair ``seed_index[i]``.
+    Each lane derives its keys from the sweep's ``key`` and its seed with
+    :func:`lane_keys`, so the program depends on the chunk size only.
     """
     lane = functools.partial(_run_lane, plan, factory, static_hp, init_fn, data, tol)
-    init_keys, data_keys = seed_keys
-    return jax.vmap(lambda hp, s: lane(hp, (init_keys[s], data_keys[s])))(lane_hp, seed_index)
+    return jax.vmap(lambda hp, seed: lane(hp, lane_keys(key, seed)))(lane_hp, lane_seeds)
 
 
 def _tree_bytes(tree: Any) -> int:
@@ -338,7 +334,9 @@ class SweepResult:
     Attributes:
       hyperparameters: name -> per-lane values (``n_lanes`` entries).
       seeds: per-lane seed.
-      final_loss: loss on the whole data set at the final parameters.
+      final_loss: loss on the whole data set at the final parameters (for a diverged
+        lane, at its last parameters with a finite loss, which can be huge: filter by
+        ``status``, as :meth:`best` does).
       best_loss: lowest loss seen (recorded losses and final loss).
       status: ``"converged"`` (met ``tol``), ``"completed"`` (ran all its updates,
         finite) or ``"diverged"`` (frozen at its last finite parameters).
@@ -595,7 +593,8 @@ def sweep(
     lane_sharding, replicated = _lane_sharding(devices_used)
     data_on_devices = _put(data, replicated) if data is not None else None
     tol_on_devices = _put(tol_array, replicated) if tol_array is not None else None
-    seed_keys = _put(_keys_of_seeds(key, jnp.asarray(seed_list, jnp.uint32)), replicated)
+    key_on_devices = _put(key, replicated)
+    seed_values = np.asarray(seed_list, np.uint32)
 
     show = progress if progress is not None else sys.stderr.isatty()
     bar = None
@@ -622,9 +621,9 @@ def sweep(
                     init_fn,
                     data_on_devices,
                     tol_on_devices,
-                    seed_keys,
+                    key_on_devices,
                     _put(hp, lane_sharding),
-                    _put(jnp.asarray(padded % n_seeds, jnp.int32), lane_sharding),
+                    _put(jnp.asarray(seed_values[padded % n_seeds]), lane_sharding),
                 )
                 result = _gather(result)
                 lane_index = np.asarray(members)[local // n_seeds] * n_seeds + local % n_seeds

@@ -12,7 +12,19 @@ def test_quick_reproduce_writes_report_figures_and_passing_claims(tmp_path, caps
     assert code == 0, out
     report = (tmp_path / "REPORT.md").read_text()
     summaries = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("*/summary.json"))]
-    assert {s["name"] for s in summaries} >= {"gd-linear", "worked-example"}
+    assert {s["name"] for s in summaries} == {
+        "gd-linear",
+        "learning-rate",
+        "four-rates",
+        "non-convex",
+        "worked-example",
+        "gd-variants",
+        "optimizers",
+        "search",
+        "initialisation",
+        "feature-scaling",
+    }
+    assert (tmp_path / "index.html").stat().st_size > 10_000
     for summary in summaries:
         assert summary["claims"], summary["name"]
         assert all(c["passed"] for c in summary["claims"]), summary["name"]
