@@ -248,16 +248,23 @@ def markdown(rows: list[Row], limits: dict, meta: dict) -> str:
 
 
 def figure(rows: list[Row], path: Path) -> None:
+    import matplotlib.patches
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    fig = Figure(figsize=(11, 5.0), layout="constrained")
+    methods = list(dict.fromkeys(r.method for r in rows))
+    colour = {m: f"C{i}" for i, m in enumerate(methods)}
     w1 = [r for r in rows if r.workload == "W1"]
     others = [r for r in rows if r.workload != "W1"]
     ax = fig.add_subplot(1, 2, 1)
     for method in dict.fromkeys(r.method for r in w1):
         points = sorted((r.lanes, r.lane_steps_per_s) for r in w1 if r.method == method)
         ax.plot(
-            *zip(*points, strict=True), "o-", label=method, lw=2.5 if method == "jaxgd.sweep" else 1
+            *zip(*points, strict=True),
+            "o-",
+            color=colour[method],
+            label=method,
+            lw=2.5 if method == "jaxgd.sweep" else 1,
         )
     ax.set(
         xscale="log",
@@ -267,12 +274,11 @@ def figure(rows: list[Row], path: Path) -> None:
         title="W1: Géron linear, 1,000 SGD steps",
     )
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
     ax = fig.add_subplot(1, 2, 2)
     workloads = list(dict.fromkeys(r.workload for r in others))
-    methods = list(dict.fromkeys(r.method for r in others))
-    width = 0.8 / max(len(methods), 1)
-    for i, method in enumerate(methods):
+    bar_methods = [m for m in methods if any(r.method == m for r in others)]
+    width = 0.8 / max(len(bar_methods), 1)
+    for i, method in enumerate(bar_methods):
         values = [
             next(
                 (r.lane_steps_per_s for r in others if r.workload == w and r.method == method),
@@ -280,11 +286,14 @@ def figure(rows: list[Row], path: Path) -> None:
             )
             for w in workloads
         ]
-        ax.bar(np.arange(len(workloads)) + i * width, values, width, label=method)
+        ax.bar(
+            np.arange(len(workloads)) + i * width, values, width, color=colour[method], label=method
+        )
     ax.set_xticks(np.arange(len(workloads)) + 0.4 - width / 2, workloads)
     ax.set(yscale="log", ylabel="run-steps per second (log)", title="W2–W4")
     ax.grid(True, axis="y", which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    handles = [matplotlib.patches.Patch(color=colour[m], label=m) for m in methods]
+    fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=8)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=130)
 

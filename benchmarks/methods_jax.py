@@ -110,12 +110,15 @@ def prepare_inject_vmap(workload: Workload, n_lanes: int):
     problem = workload.make_problem()
     optimizer = optax.inject_hyperparams(_optax_optimizer(workload))
     one = _optax_run(workload, problem, lambda lr: optimizer(learning_rate=lr))
-    many = jax.jit(jax.vmap(one, in_axes=(None, 0, None)))
     params, key = start_params(problem), data_key()
     rates = jnp.asarray(workload.learning_rates(n_lanes))
+    if workload.batch_size is None:
+        many, keys = jax.jit(jax.vmap(one, in_axes=(None, 0, None))), key
+    else:  # every lane shuffles its own data (the same key each, as in jaxgd's lanes)
+        many, keys = jax.jit(jax.vmap(one, in_axes=(None, 0, 0))), jnp.stack([key] * n_lanes)
 
     def run():
-        return np.asarray(jax.block_until_ready(many(params, rates, key)[0]))
+        return np.asarray(jax.block_until_ready(many(params, rates, keys)[0]))
 
     return run, n_lanes
 

@@ -65,7 +65,8 @@ class FitResult(NamedTuple):
 
     Attributes:
       params: the final parameters (the last ones with a finite loss if the run diverged).
-      opt_state: the optimizer state after the last update taken.
+      opt_state: the optimizer state after the last update (for a diverged run, after the
+        rejected one).
       losses: the batch loss ``L_t`` before updates ``t = 0, r, 2r, …`` (``r = record_every``).
       steps: the number of updates taken.
       converged: whether ``tol`` was met.
@@ -124,15 +125,15 @@ class Plan:
 class Carry(NamedTuple):
     """The loop state of a run (one lane of a sweep).
 
-    ``prev_params``/``prev_opt_state`` are the parameters and state one update
-    back: when the loss of the current parameters is not finite, the run
-    returns to them and stops.
+    ``prev_params`` are the parameters one update back: when the loss of the
+    current parameters is not finite, the run returns to them and stops. (The
+    optimizer state is not carried back: a diverged run keeps the state of its
+    rejected update, which saves copying the moments at every step.)
     """
 
     params: Params
     opt_state: OptState
     prev_params: Params
-    prev_opt_state: OptState
     prev_loss: Array
     status: Array
     steps: Array
@@ -157,6 +158,13 @@ def _check_positive_int(name: str, value: Any, hint: str) -> int:
     return int(value)
 
 
+def _is_finite(array: Any) -> bool:
+    """Whether every entry is finite; a JAX array is checked where it lives (one scalar back)."""
+    if isinstance(array, jax.Array):
+        return bool(jnp.all(jnp.isfinite(array)))
+    return bool(np.all(np.isfinite(np.asarray(array))))
+
+
 def check_data(data: Batch | None) -> int | None:
     """Validate ``data = (x, y)``; return the number of examples (``None`` for no data)."""
     if data is None:
@@ -178,7 +186,7 @@ def check_data(data: Batch | None) -> int | None:
             f"x has {n_x[0]} examples but y has {n_y[0]}; give one target per example."
         )
     for name, array in (("x", x), ("y", y)):
-        if not isinstance(array, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(array))):
+        if not isinstance(array, jax.core.Tracer) and not _is_finite(array):
             raise ValueError(
                 f"{name} contains NaN or infinite values; remove or impute them before fitting."
             )
@@ -347,7 +355,6 @@ def init_carry(
         params=params,
         opt_state=opt_state,
         prev_params=params,
-        prev_opt_state=opt_state,
         prev_loss=jnp.array(jnp.inf, loss_dtype),
         status=jnp.array(RUNNING, jnp.int32),
         steps=jnp.array(0, jnp.int32),
@@ -371,9 +378,9 @@ def _step(
     """Update ``t`` of one run: batch, loss, gradient, update, checks.
 
     Divergence is read off the loss: if ``L_t = loss(θ_t)`` is not finite, update
-    ``t − 1`` (which produced θ_t) is rejected, the run returns to θ_{t−1} and its
-    optimizer state, and stops. The check needs only the scalar loss, known before
-    the update, so the select that freezes a stopped run fuses into the update.
+    ``t − 1`` (which produced θ_t) is rejected, the run returns to θ_{t−1} and stops.
+    The check needs only the scalar loss, known before the update, so the select
+    that freezes a stopped run fuses into the update.
 
     Returns the new loop state and ``(L_t, θ_t)`` for the history.
     """
@@ -407,7 +414,6 @@ def _step(
     updates, new_opt_state = optimizer.update(grads, carry.opt_state, carry.params)
     new_params = apply_updates(carry.params, updates)
     stay = _select(diverged_now, carry.prev_params, carry.params)
-    stay_state = _select(diverged_now, carry.prev_opt_state, carry.opt_state)
     status = jnp.where(
         converged_now, CONVERGED, jnp.where(diverged_now, DIVERGED, carry.status)
     ).astype(jnp.int32)
@@ -426,9 +432,8 @@ def _step(
         )
     new_carry = Carry(
         params=params,
-        opt_state=_select(accept, new_opt_state, stay_state),
+        opt_state=_select(accept, new_opt_state, carry.opt_state),
         prev_params=carry.params,
-        prev_opt_state=carry.opt_state,
         prev_loss=jnp.where(running, loss, carry.prev_loss).astype(carry.prev_loss.dtype),
         status=status,
         steps=jnp.maximum(carry.steps + accept.astype(jnp.int32) - diverged_now, 0),

@@ -1,0 +1,55 @@
+"""The benchmark's methods compute the same lanes (fast, untimed): a speed ratio means nothing if
+the methods do different work."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from benchmarks import methods_jax, methods_torch
+from benchmarks.bench import main as bench_main
+from benchmarks.workloads import WORKLOADS
+
+
+def tiny(name, **changes):
+    return dataclasses.replace(WORKLOADS[name], steps=20, **changes)
+
+
+@pytest.mark.parametrize("name", ["W1", "W2", "W4"])
+def test_every_jax_method_trains_the_same_lanes_as_jaxgd(name):
+    workload = tiny(name)
+    reference, _ = methods_jax.prepare_jaxgd(workload, 4)
+    expected = reference()
+    for prepare in (
+        methods_jax.prepare_optax_loop,
+        methods_jax.prepare_inject_vmap,
+        methods_jax.prepare_per_step_loop,
+    ):
+        run, measured = prepare(workload, 4)
+        np.testing.assert_allclose(run(), expected[:measured], rtol=2e-5, err_msg=prepare.__name__)
+
+
+@pytest.mark.skipif(not methods_torch.available(), reason="PyTorch is not installed")
+@pytest.mark.parametrize("name", ["W1", "W3"])
+def test_torch_methods_train_the_same_lanes(name):
+    workload = tiny(name, n_examples=WORKLOADS[name].n_examples)
+    expected = methods_jax.prepare_jaxgd(workload, 2)[0]()
+    for prepare in (
+        methods_torch.prepare_torch_loop,
+        methods_torch.prepare_torch_func,
+        methods_torch.prepare_torch_columns,
+    ):
+        prepared = prepare(workload, 2)
+        if prepared is None:
+            continue
+        run, measured = prepared
+        np.testing.assert_allclose(run(), expected[:measured], rtol=1e-4, err_msg=prepare.__name__)
+
+
+def test_bench_cli_writes_its_table(tmp_path):
+    assert (
+        bench_main(["--quick", "--workload", "W2", "--repeats", "1", "--out", str(tmp_path)]) == 0
+    )
+    table = (tmp_path / "bench.md").read_text()
+    assert "jaxgd.sweep" in table and "loop of jitted optax runs" in table
+    assert (tmp_path / "bench.png").stat().st_size > 10_000
