@@ -37,7 +37,7 @@ def make_data(scale: float, m: int = 200, seed: int = 0):
 
 
 def standardise(x):
-    return (x - x.mean(axis=0)) / x.std(axis=0)
+    return (x - x.mean(axis=0, keepdims=True)) / x.std(axis=0, keepdims=True)
 
 
 def loss(w, x, y):

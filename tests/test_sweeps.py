@@ -59,7 +59,8 @@ def max_relative_difference(a, b):
 # lanes fold into one larger matrix product, whose summation order depends on its size), and
 # for Adam's element-wise chains (contracted multiply-adds, vectorised pow for β^t), results
 # differ in the last bits. We check bit equality where it holds (SGD on lanes without a shared
-# product) and relative differences < 1e-12 (float64) everywhere.
+# product) and relative differences < 1e-10 (float64) everywhere: a last-bit difference at one
+# step grows over the following ones (measured: up to 4e-12 after 30 Adam steps on the MLP).
 CASES = [
     ("geron-linear", dict(steps=60, batch_size=10), True),
     ("rosenbrock", dict(steps=60), True),  # the larger rates diverge: frozen lanes compared
@@ -93,10 +94,10 @@ def test_every_lane_equals_its_solo_run(x64, name, kwargs, exact, opt_name, fact
         alone = solo(problem, factory, record, **kwargs)
         lane_params = jax.tree.map(lambda leaf, i=i: leaf[i], result.params)
         for a, b in zip(jax.tree.leaves(lane_params), jax.tree.leaves(alone.params), strict=True):
-            assert max_relative_difference(a, b) < 1e-12
+            assert max_relative_difference(a, b) < 1e-10
             if exact:
                 np.testing.assert_array_equal(a, b)
-        assert max_relative_difference(result.losses[i], alone.losses) < 1e-12
+        assert max_relative_difference(result.losses[i], alone.losses) < 1e-10
         if exact:
             np.testing.assert_array_equal(result.losses[i], alone.losses)
         assert record["steps"] == int(alone.steps)
@@ -428,8 +429,11 @@ def test_two_processes_share_the_lanes_and_gather_on_process_0(tmp_path):
     assert read_records(out) == local.to_records()
 
 
+# Peak memory is the kernel's high-water mark of this process's own address space (VmHWM).
+# getrusage's ru_maxrss would not do: Linux carries it over from the forking parent (pytest,
+# gigabytes by then) across exec.
 MEMORY = """
-    import resource, jax, numpy as np
+    import jax, numpy as np
     from jaxgd.sweeps import sweep
     from jaxgd.optim import sgd
     from jaxgd.problems import geron_linear
@@ -438,11 +442,13 @@ MEMORY = """
               grid={"learning_rate": list(np.geomspace(1e-3, 1.0, 10_000))}, steps=1000,
               key=jax.random.key(0))
     assert r.n_lanes == 10_000 and r.losses.shape == (10_000, 1000)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    lines = open("/proc/self/status").read().splitlines()
+    print(int(next(line for line in lines if line.startswith("VmHWM")).split()[1]) * 1024)
 """
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux's /proc")
 def test_ten_thousand_lanes_of_geron_fit_in_two_gigabytes():
     peak = int(_run_python(MEMORY, {}).split()[-1])
     print(f"peak resident memory of a 10,000-lane, 1,000-step sweep: {peak / 2**20:.0f} MiB")
