@@ -161,7 +161,8 @@ def _check_positive_int(name: str, value: Any, hint: str) -> int:
 def _is_finite(array: Any) -> bool:
     """Whether every entry is finite; a JAX array is checked where it lives (one scalar back)."""
     if isinstance(array, jax.Array):
-        return bool(jnp.all(jnp.isfinite(array)))
+        with jax.ensure_compile_time_eval():  # concrete even when fit is called under jit
+            return bool(jnp.all(jnp.isfinite(array)))
     return bool(np.all(np.isfinite(np.asarray(array))))
 
 

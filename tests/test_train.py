@@ -340,3 +340,17 @@ def test_dropout_gets_a_fresh_key_each_update_and_evaluates_without():
     np.testing.assert_allclose(a.final_loss, loss_fn(a.params, x, y), rtol=1e-6)
     with pytest.raises(ValueError, match="needs a key"):
         run(loss_with_key=True)
+
+
+def test_fit_composes_with_jit_and_vmap():
+    # fit itself can be traced: jit(vmap(fit)) over learning rates equals separate fits.
+    problem = problems.geron_linear()
+    start = problems.geron_theta0()
+
+    def final(lr):
+        return jaxgd.fit(problem.loss_fn, start, problem.data, sgd(lr), steps=50).final_loss
+
+    rates = jnp.array([0.01, 0.05, 0.1])
+    together = jax.jit(jax.vmap(final))(rates)
+    alone = [float(final(float(r))) for r in rates]
+    np.testing.assert_allclose(together, alone, rtol=1e-5)
