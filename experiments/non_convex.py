@@ -24,21 +24,22 @@ from jaxgd.problems import wells_1d, wells_2d
 from jaxgd.report import Experiment
 
 LEARNING_RATE, STEPS, RADIUS = 0.1, 300, 0.25
-MOMENTA = {"plain GD": None, "momentum 0.9": 0.9, "momentum 0.99": 0.99}
+# Plain GD is momentum 0 (m = g): all three run as lanes of one sweep.
+MOMENTA = {"plain GD": 0.0, "momentum 0.9": 0.9, "momentum 0.99": 0.99}
 COLOURS = {"global": "tab:green", "local": "tab:orange", "stalled": "tab:gray"}
 
 
-def run_starts(problem, momentum, n_starts):
-    """One sweep: n_starts lanes, each seed a random start in the problem's box."""
-    grid = {"learning_rate": [LEARNING_RATE]}
-    if momentum is not None:
-        grid["momentum"] = [momentum]
+def run_starts(problem, n_starts):
+    """One sweep: every momentum × n_starts seeds, each seed a random start in the problem's box.
+
+    Returns ``{momentum: (starts, ends)}``; a seed gives the same start for every momentum.
+    """
     result = jaxgd.sweep(
         problem.loss_fn,
         problem.init_fn,
         None,
         sgd,
-        grid=grid,
+        grid={"learning_rate": [LEARNING_RATE], "momentum": list(MOMENTA.values())},
         seeds=n_starts,
         steps=STEPS,
         key=jax.random.key(7),
@@ -46,7 +47,9 @@ def run_starts(problem, momentum, n_starts):
         record_every=STEPS,
     )
     starts = np.asarray(result.param_history)[:, 0]
-    return starts, np.asarray(result.params)
+    ends = np.asarray(result.params)
+    momentum = result.hyperparameters["momentum"]
+    return {m: (starts[momentum == m], ends[momentum == m]) for m in MOMENTA.values()}
 
 
 def classify(ends, problem) -> np.ndarray:
@@ -72,8 +75,9 @@ def run(out_dir: Path, quick: bool = False) -> dict:
     rows = []
     outcomes = {}
     for dim, problem in ((1, wells_1d()), (2, wells_2d())):
+        runs = run_starts(problem, n_starts)
         for name, momentum in MOMENTA.items():
-            starts, ends = run_starts(problem, momentum, n_starts)
+            starts, ends = runs[momentum]
             outcome = classify(ends, problem)
             outcomes[(dim, name)] = (starts, outcome)
             rows.append(

@@ -1,42 +1,39 @@
 """Run every experiment and write the report: what `jaxgd reproduce` runs.
 
-Usage: python experiments/reproduce.py [--out DIR] [--only NAME] [--quick]
+Usage: python experiments/reproduce.py [--out DIR] [--only NAME] [--quick] [--jobs N]
+
+Experiments are independent; with several CPU cores they run in a pool of
+processes, longest first (most of a quick run is XLA compiling, which uses
+one core per program).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import multiprocessing
+import os
 import sys
-import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from jaxgd.report import write_html, write_report
+from jaxgd.report import run_experiment_file, write_html, write_report
 
 HERE = Path(__file__).resolve().parent
 
-# (name, script) in the order of the notes' topics.
+# (name, script, rough seconds of a full run on 2 cores: only used to start the longest first),
+# in the order of the notes' topics.
 EXPERIMENTS = [
-    ("gd-linear", "gd_linear.py"),
-    ("learning-rate", "learning_rate.py"),
-    ("four-rates", "four_rates.py"),
-    ("non-convex", "non_convex.py"),
-    ("worked-example", "worked_example.py"),
-    ("gd-variants", "gd_variants.py"),
-    ("optimizers", "optimizers.py"),
-    ("search", "search.py"),
-    ("initialisation", "initialisation.py"),
-    ("feature-scaling", "feature_scaling.py"),
+    ("gd-linear", "gd_linear.py", 3),
+    ("learning-rate", "learning_rate.py", 6),
+    ("four-rates", "four_rates.py", 2),
+    ("non-convex", "non_convex.py", 5),
+    ("worked-example", "worked_example.py", 3),
+    ("gd-variants", "gd_variants.py", 19),
+    ("optimizers", "optimizers.py", 9),
+    ("search", "search.py", 15),
+    ("initialisation", "initialisation.py", 27),
+    ("feature-scaling", "feature_scaling.py", 8),
 ]
-
-
-def load(script: str):
-    spec = importlib.util.spec_from_file_location(
-        f"jaxgd_experiment_{Path(script).stem}", HERE / script
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,15 +48,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="NAME",
         help="run only this experiment (repeatable); one of: "
-        + ", ".join(n for n, _ in EXPERIMENTS),
+        + ", ".join(n for n, _, _ in EXPERIMENTS),
     )
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a fast check")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="experiments run side by side (default: the number of CPU cores, at most 4)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    names = [n for n, _ in EXPERIMENTS]
+    names = [n for n, _, _ in EXPERIMENTS]
     selected = args.only or names
     unknown = [n for n in selected if n not in names]
     if unknown:
@@ -69,15 +72,32 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     out = Path(args.out)
-    summaries = []
+    todo = [(n, s, cost) for n, s, cost in EXPERIMENTS if n in selected]
+    jobs = max(1, min(args.jobs or min(os.cpu_count() or 1, 4), len(todo)))
     from tqdm.auto import tqdm
 
-    todo = [(n, s) for n, s in EXPERIMENTS if n in selected]
-    for name, script in tqdm(todo, desc="experiments", unit="exp", file=sys.stderr):
-        print(f"\n== {name}")
-        start = time.perf_counter()
-        summaries.append(load(script).run(out / name, quick=args.quick))
-        print(f"   ({time.perf_counter() - start:.1f} s)")
+    results = {}
+    with tqdm(total=len(todo), desc="experiments", unit="exp", file=sys.stderr) as bar:
+
+        def report(name, result):
+            summary, printed, seconds = result
+            results[name] = summary
+            print(f"\n== {name}  ({seconds:.1f} s)\n{printed.rstrip()}", flush=True)
+            bar.update(1)
+
+        if jobs == 1:
+            for name, script, _ in todo:
+                report(name, run_experiment_file(HERE / script, out / name, args.quick))
+        else:
+            context = multiprocessing.get_context("spawn")  # JAX is not fork-safe
+            with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+                futures = {
+                    pool.submit(run_experiment_file, HERE / script, out / name, args.quick): name
+                    for name, script, _ in sorted(todo, key=lambda item: -item[2])
+                }
+                for future in as_completed(futures):
+                    report(futures[future], future.result())
+    summaries = [results[name] for name, _, _ in todo]
     report = write_report(out, summaries)
     write_html(out, summaries)
     failed = [c for s in summaries for c in s["claims"] if not c["passed"]]

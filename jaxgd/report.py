@@ -218,3 +218,27 @@ def _markdown_block_to_html(text: str) -> str:
     for row in body:
         html += "<tr>" + "".join(f"<td>{escape(c.strip())}</td>" for c in row) + "</tr>"
     return html + "</table>"
+
+
+def run_experiment_file(
+    script: str | Path, out_dir: str | Path, quick: bool = False
+) -> tuple[dict[str, Any], str, float]:
+    """Load an experiment script by path and call its ``run(out_dir, quick)``.
+
+    Returns ``(summary, printed_output, seconds)``. A module-level function, so
+    that a process pool can run experiments side by side.
+    """
+    import contextlib
+    import importlib.util
+    import io
+    import time
+
+    script = Path(script)
+    spec = importlib.util.spec_from_file_location(f"jaxgd_experiment_{script.stem}", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    printed = io.StringIO()
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(printed):
+        summary = module.run(Path(out_dir), quick=quick)
+    return summary, printed.getvalue(), time.perf_counter() - start
