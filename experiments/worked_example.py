@@ -14,21 +14,7 @@ from pathlib import Path
 from jaxgd import worked_example as we
 from jaxgd.report import Experiment
 
-# The classic "step by step backpropagation" example (sigmoid hidden layer, α = 0.5),
-# its published values as printed in the original post.
-PUBLISHED = {
-    "In1_1": 0.3775,
-    "h1": 0.593269992,
-    "h2": 0.596884378,
-    "In2_1": 1.105905967,
-    "yhat1": 0.75136507,
-    "yhat2": 0.772928465,
-    "loss_half_sse": 0.298371109,
-    "grad_W2_11": 0.082167041,
-    "grad_W1_11": 0.000438568,
-    "W2_11_new": 0.35891648,
-    "W1_11_new": 0.149780716,
-}
+PUBLISHED = we.PUBLISHED_SIGMOID
 
 
 def printed_digits(value: float) -> int:

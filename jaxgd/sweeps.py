@@ -27,6 +27,7 @@ and each group compiles once.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import functools
@@ -468,11 +469,10 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
 
 
 def _parse(text: str) -> Any:
+    """A CSV cell back to int, float, bool, None or str."""
     for convert in (int, float):
-        try:
+        with contextlib.suppress(ValueError):
             return convert(text)
-        except ValueError:
-            pass
     return {"True": True, "False": False, "None": None}.get(text, text)
 
 

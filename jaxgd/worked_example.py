@@ -36,6 +36,22 @@ from jaxgd.problems import WORKED_X, WORKED_Y, worked_example_params
 NOTES_LEARNING_RATE = 0.1
 """The rate the notes use in their arithmetic (they write α = 0.01 above it)."""
 
+PUBLISHED_SIGMOID = {
+    "In1_1": 0.3775,
+    "h1": 0.593269992,
+    "h2": 0.596884378,
+    "In2_1": 1.105905967,
+    "yhat1": 0.75136507,
+    "yhat2": 0.772928465,
+    "loss_half_sse": 0.298371109,
+    "grad_W2_11": 0.082167041,
+    "grad_W1_11": 0.000438568,
+    "W2_11_new": 0.35891648,
+    "W1_11_new": 0.149780716,
+}
+"""The classic example's published values (sigmoid hidden layer, α = 0.5), as printed in
+M. Mazur, "A Step by Step Backpropagation Example" (2015); keys as in :func:`compute`."""
+
 
 def compute(hidden: str = "relu", learning_rate: float = NOTES_LEARNING_RATE) -> dict[str, Any]:
     """Every number of the worked example, in float64, as a flat dict of Python floats.
