@@ -44,7 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgd._types import Batch, InitFn, LossFn, PRNGKey
+from jaxgd._types import Array, Batch, InitFn, LossFn, PRNGKey
 from jaxgd.train import Plan, make_plan, run
 
 # ----------------------------------------------------------------------------- search spaces
@@ -120,6 +120,8 @@ def lane_keys(key: PRNGKey, seed: int) -> tuple[PRNGKey, PRNGKey]:
 
 
 def _is_numeric(value: Any) -> bool:
+    if type(value) is float:  # the common case, checked first: sweeps call this per lane
+        return True
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
         value, (bool, np.bool_)
     )
@@ -222,7 +224,14 @@ def _run_lanes(plan, factory, static_hp, init_fn, data, tol, key, lane_hp, lane_
     :func:`lane_keys`, so the program depends on the chunk size only.
     """
     lane = functools.partial(_run_lane, plan, factory, static_hp, init_fn, data, tol)
-    return jax.vmap(lambda hp, seed: lane(hp, lane_keys(key, seed)))(lane_hp, lane_seeds)
+    result = jax.vmap(lambda hp, seed: lane(hp, lane_keys(key, seed)))(lane_hp, lane_seeds)
+    return result, _lowest_finite(result.losses, result.final_loss)
+
+
+def _lowest_finite(losses: Array, final_loss: Array) -> Array:
+    """Per lane: the lowest finite recorded or final loss (+inf if none is finite)."""
+    both = jnp.concatenate([losses, final_loss[:, None].astype(losses.dtype)], axis=1)
+    return jnp.min(jnp.where(jnp.isfinite(both), both, jnp.inf), axis=1)
 
 
 def _tree_bytes(tree: Any) -> int:
@@ -641,10 +650,13 @@ def sweep(
 
 def _assemble(configs, seed_list, outputs, plan: Plan) -> SweepResult:
     order = np.concatenate([index for index, _ in outputs])
-    inverse = np.argsort(order)
-    merged = jax.tree.map(
-        lambda *parts: np.concatenate(parts)[inverse], *[result for _, result in outputs]
-    )
+    if len(outputs) == 1 and np.array_equal(order, np.arange(len(order))):
+        merged, best = outputs[0][1]  # one chunk, lanes in order: no copies
+    else:
+        inverse = np.argsort(order)
+        merged, best = jax.tree.map(
+            lambda *parts: np.concatenate(parts)[inverse], *[result for _, result in outputs]
+        )
     n_seeds = len(seed_list)
     names = list(dict.fromkeys(n for config in configs for n in config))
     hyperparameters = {}
@@ -653,10 +665,6 @@ def _assemble(configs, seed_list, outputs, plan: Plan) -> SweepResult:
         numeric = all(_is_numeric(v) for v in per_config)
         column = np.asarray(per_config, np.float64 if numeric else object)
         hyperparameters[n] = np.repeat(column, n_seeds)
-    recorded = np.where(np.isfinite(merged.losses), merged.losses, np.inf)
-    best = np.minimum(
-        recorded.min(axis=1), np.where(np.isfinite(merged.final_loss), merged.final_loss, np.inf)
-    )
     status = np.where(
         merged.diverged, "diverged", np.where(merged.converged, "converged", "completed")
     )

@@ -139,3 +139,21 @@ def test_feature_count_mismatch_says_how_to_fix(key):
 def test_mlp_config_is_hashable_and_equal_by_value():
     assert MLP((2, 3, 1)) == MLP([2, 3, 1])
     assert hash(MLP((2, 3, 1))) == hash(MLP((2, 3, 1)))
+
+
+@pytest.mark.parametrize(("scheme", "uniform"), [("glorot", True), ("he", False)])
+def test_mlp_layers_have_their_own_spread_and_independent_draws(scheme, uniform):
+    """One random call feeds every layer; each layer still gets its own scheme spread."""
+    sizes = [300, 200, 100]
+    params = mlp_init(jax.random.key(5), sizes, init=scheme)
+    for layer, fan_in, fan_out in zip(params, sizes[:-1], sizes[1:], strict=True):
+        w = np.asarray(layer["w"])
+        assert w.shape == (fan_out, fan_in)
+        if uniform:
+            limit = np.sqrt(6 / (fan_in + fan_out))
+            assert np.abs(w).max() <= limit
+            np.testing.assert_allclose(w.std(), limit / np.sqrt(3), rtol=0.03)
+        else:
+            np.testing.assert_allclose(w.std(), np.sqrt(2 / fan_in), rtol=0.03)
+    first, second = (np.asarray(layer["w"]).ravel() for layer in params)
+    assert abs(np.corrcoef(first[: second.size], second)[0, 1]) < 0.05
