@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd._types import Array, Batch, InitFn, LossFn, PRNGKey
-from jaxgd.train import Plan, make_plan, run
+from jaxgd.train import Lanes, Plan, make_plan, run
 
 # ----------------------------------------------------------------------------- search spaces
 
@@ -211,20 +211,21 @@ def configurations(
 # ----------------------------------------------------------------------------- the compiled lanes
 
 
-def _run_lane(plan, factory, static_hp, init_fn, data, tol, lane_hp, keys):
-    optimizer = factory(**dict(static_hp), **lane_hp)
-    return run(plan, optimizer, init_fn(keys[0]), data, keys[1], tol)
+def _lane_optimizer(factory: Callable[..., Any], static_hp: tuple, hyperparameters: dict):
+    return factory(**dict(static_hp), **hyperparameters)
 
 
 @functools.partial(jax.jit, static_argnames=("plan", "factory", "static_hp", "init_fn"))
 def _run_lanes(plan, factory, static_hp, init_fn, data, tol, key, lane_hp, lane_seeds):
-    """Every lane of a chunk: ``vmap`` of :func:`jaxgd.train.run` over hyperparameters and seeds.
+    """Every lane of a chunk: :func:`jaxgd.train.run` over hyperparameters and seeds.
 
     Each lane derives its keys from the sweep's ``key`` and its seed with
     :func:`lane_keys`, so the program depends on the chunk size only.
     """
-    lane = functools.partial(_run_lane, plan, factory, static_hp, init_fn, data, tol)
-    result = jax.vmap(lambda hp, seed: lane(hp, lane_keys(key, seed)))(lane_hp, lane_seeds)
+    init_keys, data_keys = jax.vmap(lambda seed: lane_keys(key, seed))(lane_seeds)
+    make_optimizer = functools.partial(_lane_optimizer, factory, static_hp)
+    params = jax.vmap(init_fn)(init_keys)
+    result = run(plan, make_optimizer, Lanes(lane_hp, data_keys), params, data, tol)
     return result, _lowest_finite(result.losses, result.final_loss)
 
 

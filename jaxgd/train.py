@@ -29,14 +29,24 @@ Stopping, divergence
 With ``tol`` a run stops (``converged=True``) at the first update where
 ``|L_t − L_{t−1}| <= tol`` (``stop_on="loss_change"``, the default) or
 ``‖g_t‖₂ <= tol`` (``stop_on="grad_norm"``); the losses compared are the
-batch losses. Divergence is read off the loss: when the loss of θ_t is not
-finite (NaN or infinite parameters give a non-finite loss, and so does a loss
-that overflows), the update that produced θ_t is rejected, the run returns to
-θ_{t−1} (whose loss was finite) and stops with ``diverged=True`` and
-``diverged_at = t − 1``, the rejected update. It never raises and never
-returns parameters with a non-finite loss. Either way the compiled
-loop keeps its length and a stopped run's state stays frozen, so that
-:func:`jaxgd.sweep` can run many of them side by side.
+batch losses. Divergence is read off the loss: the loss and gradient of
+θ_{t+1} are computed as part of update t (they are what update t + 1 needs),
+and when that loss is not finite (NaN or infinite parameters give a non-finite
+loss, and so does a loss that overflows) update t is not taken: the run stays
+at θ_t and s_t (whose loss was finite) and stops with ``diverged=True`` and
+``diverged_at = t``, the rejected update. It never raises and never returns
+parameters with a non-finite loss. Either way the compiled loop keeps its
+length and a stopped run's state stays frozen; its remaining history entries
+repeat its last loss L_t. So :func:`jaxgd.sweep` can run many runs side by side.
+
+How the checks are made cheap
+-----------------------------
+The updates run in chunks of about ``CHUNK_UPDATES``. Every running lane first
+takes a chunk's updates with no checks at all (no selects, no copies of the
+parameters: the cost of a bare ``vmap(scan)``). Only when some lane's chunk shows
+a non-finite loss or a stopping test met is the chunk replayed from its start
+with the checks, and the lanes concerned take the checked result; the others
+keep theirs, which is exactly what the checks would have computed.
 """
 
 from __future__ import annotations
@@ -45,6 +55,7 @@ import dataclasses
 import functools
 import math
 import sys
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -65,9 +76,10 @@ class FitResult(NamedTuple):
 
     Attributes:
       params: the final parameters (the last ones with a finite loss if the run diverged).
-      opt_state: the optimizer state after the last update (for a diverged run, after the
-        rejected one).
-      losses: the batch loss ``L_t`` before updates ``t = 0, r, 2r, …`` (``r = record_every``).
+      opt_state: the optimizer state after the last update taken (a rejected update leaves
+        it unchanged).
+      losses: the batch loss ``L_t`` before updates ``t = 0, r, 2r, …`` (``r = record_every``);
+        after a run stops, its last loss repeated.
       steps: the number of updates taken.
       converged: whether ``tol`` was met.
       diverged: whether the loss became non-finite (parameters or loss blew up).
@@ -123,30 +135,59 @@ class Plan:
 
 
 class Carry(NamedTuple):
-    """The loop state of a run (one lane of a sweep).
+    """The loop state of one run (one lane of a sweep) before update ``t``.
 
-    ``prev_params`` are the parameters one update back: when the loss of the
-    current parameters is not finite, the run returns to them and stops. (The
-    optimizer state is not carried back: a diverged run keeps the state of its
-    rejected update, which saves copying the moments at every step.)
+    ``params`` θ_t, ``opt_state`` s_t, ``loss`` L_t = loss(θ_t; batch t) and ``grads``
+    g_t = ∂L_t/∂θ_t: the loss and gradient of the current parameters are computed by
+    the previous update (look-ahead), so an update whose result has a non-finite loss
+    is never taken. ``prev_loss`` is L_{t−1}; ``stopped_at`` the update at which the
+    run stopped (see ``status``).
     """
 
     params: Params
     opt_state: OptState
-    prev_params: Params
+    loss: Array
+    grads: Params
     prev_loss: Array
     status: Array
-    steps: Array
-    diverged_at: Array
+    stopped_at: Array
     order: Array
     epoch_losses: Array | None
 
 
+class Record(NamedTuple):
+    """What one update reports: L_t (and θ_t, ‖g_t‖ when needed)."""
+
+    loss: Array
+    params: Params | None
+    grad_norm: Array | None
+
+
 class History(NamedTuple):
-    """What a run records every ``record_every`` updates (scan outputs, not loop state)."""
+    """What a run records every ``record_every`` updates."""
 
     losses: Array
     params: Params | None
+
+
+class Lanes(NamedTuple):
+    """What differs between the lanes of one program, each leaf with a leading lane axis.
+
+    ``hyperparameters`` is the pytree that the program's ``make_optimizer`` turns into
+    a lane's optimizer; ``keys`` are the lanes' data-order keys. A single run (``fit``)
+    is the same program without the lane axis: ``keys`` is then one key.
+    """
+
+    hyperparameters: Any
+    keys: PRNGKey
+
+    @property
+    def batched(self) -> bool:
+        return self.keys.ndim == 1
+
+    def map(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn`` of one lane, applied to every lane (``jax.vmap``, or as is for a single run)."""
+        return jax.vmap(fn) if self.batched else fn
 
 
 # ----------------------------------------------------------------------------- input checks
@@ -343,155 +384,335 @@ def _select(flag: Array, on_true: Any, on_false: Any) -> Any:
     return jax.tree.map(lambda a, b: jnp.where(flag, a, b), on_true, on_false)
 
 
-def init_carry(
-    plan: Plan, optimizer: GradientTransformation, params: Params, opt_state: OptState | None
-) -> Carry:
-    """The loop state before the first update."""
-    if opt_state is None:
-        opt_state = optimizer.init(params)
-    loss_dtype = jnp.result_type(*jax.tree.leaves(params))
-    loss_dtype = loss_dtype if jnp.issubdtype(loss_dtype, jnp.floating) else jnp.result_type(float)
-    order_length = _padded_length(plan) if plan.batch_size is not None else 0
-    return Carry(
-        params=params,
-        opt_state=opt_state,
-        prev_params=params,
-        prev_loss=jnp.array(jnp.inf, loss_dtype),
-        status=jnp.array(RUNNING, jnp.int32),
-        steps=jnp.array(0, jnp.int32),
-        diverged_at=jnp.array(-1, jnp.int32),
-        order=jnp.zeros((order_length,), jnp.int32),
-        epoch_losses=(
-            jnp.full((plan.n_epochs,), jnp.nan, loss_dtype) if plan.n_epochs is not None else None
-        ),
-    )
+def _select_lanes(flag: Array, on_true: Any, on_false: Any, lane_axis: int = 0) -> Any:
+    """Per lane (``flag`` of shape [lanes], or a scalar for one run) pick between two pytrees
+    whose leaves have their lane axis at ``lane_axis``."""
+
+    def pick(a: Array, b: Array) -> Array:
+        if flag.ndim == 0:
+            return jnp.where(flag, a, b)
+        shape = [1] * a.ndim
+        shape[lane_axis] = flag.shape[0]
+        return jnp.where(flag.reshape(shape), a, b)
+
+    return jax.tree.map(pick, on_true, on_false)
 
 
-def _step(
-    plan: Plan,
-    optimizer: GradientTransformation,
-    data: Batch | None,
-    key: PRNGKey,
-    tol: Array | None,
-    carry: Carry,
-    t: Array,
-) -> tuple[Carry, tuple[Array, Params | None]]:
-    """Update ``t`` of one run: batch, loss, gradient, update, checks.
+def _shuffles(plan: Plan) -> bool:
+    return plan.batch_size is not None and plan.sampling == "shuffle"
 
-    Divergence is read off the loss: if ``L_t = loss(θ_t)`` is not finite, update
-    ``t − 1`` (which produced θ_t) is rejected, the run returns to θ_{t−1} and stops.
-    The check needs only the scalar loss, known before the update, so the select
-    that freezes a stopped run fuses into the update.
 
-    Returns the new loop state and ``(L_t, θ_t)`` for the history.
-    """
-    order = carry.order
-    if plan.batch_size is not None and plan.sampling == "shuffle":
-        epoch, position = t // plan.updates_per_epoch, t % plan.updates_per_epoch
-        order = jax.lax.cond(
-            position == 0, lambda: _epoch_order(plan, key, epoch), lambda: carry.order
-        )
+def _order_for(plan: Plan, key: PRNGKey, order: Array, t: Array) -> Array:
+    """The example order that batch ``t`` is cut from (a new permutation at each epoch start)."""
+    if not _shuffles(plan):
+        return order
+    epoch, position = t // plan.updates_per_epoch, t % plan.updates_per_epoch
+    return jax.lax.cond(position == 0, lambda: _epoch_order(plan, key, epoch), lambda: order)
+
+
+def _evaluate(
+    plan: Plan, data: Batch | None, key: PRNGKey, order: Array, t: Array | int, params: Params
+) -> tuple[Array, Params]:
+    """``(L, ∂L/∂θ)`` of ``params`` on batch ``t``."""
     x, y, weights = _batch(plan, data, order, key, t)
     loss_key = (
         jax.random.fold_in(jax.random.fold_in(key, LOSS_KEY_STREAM), t)
         if plan.loss_with_key
         else None
     )
-    loss, grads = jax.value_and_grad(lambda p: _batch_loss(plan, p, x, y, weights, loss_key))(
-        carry.params
+    return jax.value_and_grad(lambda p: _batch_loss(plan, p, x, y, weights, loss_key))(params)
+
+
+def init_carry(
+    plan: Plan,
+    optimizer: GradientTransformation,
+    params: Params,
+    data: Batch | None,
+    key: PRNGKey,
+    opt_state: OptState | None,
+) -> Carry:
+    """The loop state of one run before the first update (with L_0 and g_0 computed)."""
+    if opt_state is None:
+        opt_state = optimizer.init(params)
+    loss_dtype = jnp.result_type(*jax.tree.leaves(params))
+    loss_dtype = loss_dtype if jnp.issubdtype(loss_dtype, jnp.floating) else jnp.result_type(float)
+    if _shuffles(plan):
+        order = _epoch_order(plan, key, jnp.array(0, jnp.int32))
+    else:
+        order = jnp.zeros((_padded_length(plan) if plan.batch_size is not None else 0,), jnp.int32)
+    loss, grads = _evaluate(plan, data, key, order, 0, params)
+    return Carry(
+        params=params,
+        opt_state=opt_state,
+        loss=loss.astype(loss_dtype),
+        grads=grads,
+        prev_loss=jnp.array(jnp.inf, loss_dtype),
+        status=jnp.array(RUNNING, jnp.int32),
+        stopped_at=jnp.array(-1, jnp.int32),
+        order=order,
+        epoch_losses=(
+            jnp.full((plan.n_epochs,), jnp.nan, loss_dtype) if plan.n_epochs is not None else None
+        ),
     )
 
-    running = (carry.status == RUNNING) & (t < plan.n_updates)
-    finite = jnp.isfinite(loss)
+
+def _candidate(
+    plan: Plan,
+    optimizer: GradientTransformation,
+    data: Batch | None,
+    key: PRNGKey,
+    carry: Carry,
+    t: Array,
+) -> tuple[Params, OptState, Array, Params, Array]:
+    """Update ``t`` applied to θ_t, with the loss and gradient of its result on batch t + 1."""
+    updates, opt_state = optimizer.update(carry.grads, carry.opt_state, carry.params)
+    params = apply_updates(carry.params, updates)
+    order = _order_for(plan, key, carry.order, t + 1)
+    loss, grads = _evaluate(plan, data, key, order, t + 1, params)
+    return params, opt_state, loss.astype(carry.loss.dtype), grads, order
+
+
+def _epoch_losses(
+    plan: Plan, data: Batch | None, epoch_losses: Array | None, params: Params, t: Array, live: Any
+) -> Array | None:
+    """After the last update of an epoch, store the whole-data loss of ``params``."""
+    if plan.n_epochs is None:
+        return epoch_losses
+    epoch_end = ((t + 1) % plan.updates_per_epoch == 0) & live
+    epoch = jnp.minimum(t // plan.updates_per_epoch, plan.n_epochs - 1)
+    return jax.lax.cond(
+        epoch_end,
+        lambda: epoch_losses.at[epoch].set(
+            full_loss(plan, params, data).astype(epoch_losses.dtype)
+        ),
+        lambda: epoch_losses,
+    )
+
+
+def _record(plan: Plan, carry: Carry) -> Record:
+    return Record(
+        loss=carry.loss,
+        params=carry.params if plan.record_params else None,
+        grad_norm=_global_norm(carry.grads) if plan.stop_on == "grad_norm" else None,
+    )
+
+
+def _fast_step(
+    plan: Plan,
+    optimizer: GradientTransformation,
+    data: Batch | None,
+    key: PRNGKey,
+    carry: Carry,
+    t: Array,
+) -> tuple[Carry, Record]:
+    """Update ``t`` taken without any check: what a running lane does almost always.
+
+    (``prev_loss`` is left behind: :func:`_chunk` sets it from the record.)
+    """
+    params, opt_state, loss, grads, order = _candidate(plan, optimizer, data, key, carry, t)
+    new_carry = carry._replace(
+        params=params,
+        opt_state=opt_state,
+        loss=loss,
+        grads=grads,
+        order=order,
+        epoch_losses=_epoch_losses(plan, data, carry.epoch_losses, params, t, True),
+    )
+    return new_carry, _record(plan, carry)
+
+
+def _careful_step(
+    plan: Plan,
+    optimizer: GradientTransformation,
+    data: Batch | None,
+    key: PRNGKey,
+    tol: Array | None,
+    limit: Array,
+    carry: Carry,
+    t: Array,
+) -> tuple[Carry, Record]:
+    """Update ``t`` with every check: stopping on ``tol``, divergence, a stopped lane frozen.
+
+    The run converges at ``t`` when ``|L_t − L_{t−1}| <= tol`` (or ``‖g_t‖ <= tol``)
+    and then takes no update ``t``. It diverges at ``t`` when the result of update
+    ``t`` has a non-finite loss (or L_0 itself is not finite): that update is not
+    taken, so θ_t and s_t stay. Updates at ``t >= limit`` do nothing.
+    """
+    running = (carry.status == RUNNING) & (t < limit)
     if plan.stop_on == "loss_change":
-        converged_now = running & finite & (jnp.abs(loss - carry.prev_loss) <= tol)
+        converged_now = running & (jnp.abs(carry.loss - carry.prev_loss) <= tol)
     elif plan.stop_on == "grad_norm":
-        converged_now = running & finite & (_global_norm(grads) <= tol)
+        converged_now = running & (_global_norm(carry.grads) <= tol)
     else:
         converged_now = jnp.array(False)
-    diverged_now = running & ~finite
-    accept = running & finite & ~converged_now
-
-    updates, new_opt_state = optimizer.update(grads, carry.opt_state, carry.params)
-    new_params = apply_updates(carry.params, updates)
-    stay = _select(diverged_now, carry.prev_params, carry.params)
-    status = jnp.where(
-        converged_now, CONVERGED, jnp.where(diverged_now, DIVERGED, carry.status)
-    ).astype(jnp.int32)
-    params = _select(accept, new_params, stay)
-
-    epoch_losses = carry.epoch_losses
-    if plan.n_epochs is not None:
-        epoch_end = ((t + 1) % plan.updates_per_epoch == 0) & (t < plan.n_updates)
-        epoch = jnp.minimum(t // plan.updates_per_epoch, plan.n_epochs - 1)
-        epoch_losses = jax.lax.cond(
-            epoch_end,
-            lambda: epoch_losses.at[epoch].set(
-                full_loss(plan, params, data).astype(epoch_losses.dtype)
-            ),
-            lambda: epoch_losses,
-        )
+    params, opt_state, loss, grads, order = _candidate(plan, optimizer, data, key, carry, t)
+    diverged_now = running & ~converged_now & ~(jnp.isfinite(carry.loss) & jnp.isfinite(loss))
+    accept = running & ~converged_now & ~diverged_now
+    params = _select(accept, params, carry.params)
     new_carry = Carry(
         params=params,
-        opt_state=_select(accept, new_opt_state, carry.opt_state),
-        prev_params=carry.params,
-        prev_loss=jnp.where(running, loss, carry.prev_loss).astype(carry.prev_loss.dtype),
-        status=status,
-        steps=jnp.maximum(carry.steps + accept.astype(jnp.int32) - diverged_now, 0),
-        diverged_at=jnp.where(diverged_now, jnp.maximum(t - 1, 0), carry.diverged_at).astype(
-            jnp.int32
-        ),
-        order=order,
-        epoch_losses=epoch_losses,
+        opt_state=_select(accept, opt_state, carry.opt_state),
+        loss=jnp.where(accept, loss, carry.loss),
+        grads=_select(accept, grads, carry.grads),
+        prev_loss=jnp.where(accept, carry.loss, carry.prev_loss),
+        status=jnp.where(
+            converged_now, CONVERGED, jnp.where(diverged_now, DIVERGED, carry.status)
+        ).astype(jnp.int32),
+        stopped_at=jnp.where(converged_now | diverged_now, t, carry.stopped_at).astype(jnp.int32),
+        order=jnp.where(accept, order, carry.order),
+        epoch_losses=_epoch_losses(plan, data, carry.epoch_losses, params, t, t < limit),
     )
-    return new_carry, (
-        loss.astype(carry.prev_loss.dtype),
-        carry.params if plan.record_params else None,
+    return new_carry, _record(plan, carry)
+
+
+def _needs_checks(plan: Plan, tol: Array | None, start: Carry, end: Carry, record: Record) -> Array:
+    """Whether a lane's unchecked chunk met anything that the checks act on.
+
+    A non-finite loss, a loss change ``<= tol`` or a gradient norm ``<= tol``. It
+    may be a false alarm (the checked replay then takes every update anyway).
+    """
+    losses = record.loss
+    alarm = ~(jnp.all(jnp.isfinite(losses)) & jnp.isfinite(end.loss))
+    if plan.stop_on == "loss_change":
+        previous = jnp.concatenate([start.prev_loss[None], losses[:-1]])
+        alarm |= jnp.any(jnp.abs(losses - previous) <= tol)
+    elif plan.stop_on == "grad_norm":
+        alarm |= jnp.any(record.grad_norm <= tol)
+    return alarm
+
+
+def _chunk(
+    plan: Plan,
+    make_optimizer: Callable[[Any], GradientTransformation],
+    lanes: Lanes,
+    data: Batch | None,
+    tol: Array | None,
+    limit: Array,
+    carry: Carry,
+    ts: Array,
+) -> tuple[Carry, Record]:
+    """Updates ``ts`` of every lane: unchecked first, replayed with checks where needed.
+
+    Every running lane first takes the updates with no checks at all (no selects,
+    no copies of the parameters: as fast as a bare ``vmap(scan)``). A lane whose
+    chunk shows a non-finite loss or a stopping test met is then replayed from the
+    chunk's start with :func:`_careful_step` (one replay for all such lanes, and only
+    when some lane needs it); the other lanes keep their unchecked result, which is
+    exactly what the checked updates would compute. Stopped lanes stay as they are.
+    """
+
+    def scan_lanes(step: Callable[..., tuple[Carry, Record]]) -> tuple[Carry, Record]:
+        def one(hyperparameters: Any, key: PRNGKey, lane: Carry) -> tuple[Carry, Record]:
+            optimizer = make_optimizer(hyperparameters)
+            return jax.lax.scan(functools.partial(step, plan, optimizer, data, key), lane, ts)
+
+        if not lanes.batched:
+            return one(lanes.hyperparameters, lanes.keys, carry)
+        # records come out update-major, [updates, lanes, …]: no transposes per chunk
+        return jax.vmap(one, out_axes=(0, 1))(lanes.hyperparameters, lanes.keys, carry)
+
+    def careful(plan, optimizer, data, key, lane, t):
+        return _careful_step(plan, optimizer, data, key, tol, limit, lane, t)
+
+    def frozen() -> tuple[Carry, Record]:
+        record = lanes.map(functools.partial(_record, plan))(carry)
+        return carry, jax.tree.map(lambda a: jnp.broadcast_to(a, (ts.shape[0], *a.shape)), record)
+
+    fast_carry, fast_record = scan_lanes(_fast_step)
+    fast_carry = fast_carry._replace(prev_loss=fast_record.loss[-1])
+    running = carry.status == RUNNING
+    needs_checks = functools.partial(_needs_checks, plan, tol)
+    if lanes.batched:
+        needs_checks = jax.vmap(needs_checks, in_axes=(0, 0, 1))
+    alarm = needs_checks(carry, fast_carry, fast_record)
+    replay = running & (alarm | (ts[-1] >= limit))
+    other_carry, other_record = jax.lax.cond(jnp.any(replay), lambda: scan_lanes(careful), frozen)
+    use_other = replay | ~running
+    return (
+        _select_lanes(use_other, other_carry, fast_carry),
+        _select_lanes(use_other, other_record, fast_record, lane_axis=1),
     )
+
+
+CHUNK_UPDATES = 32
+"""About how many updates a lane takes between two rounds of checks (see :func:`_chunk`)."""
+
+
+def _records_per_chunk(n_records: int, record_every: int) -> int:
+    """Records per chunk: a divisor of ``n_records`` near ``CHUNK_UPDATES / record_every``.
+
+    (A poor divisor, e.g. of a prime, gives way to the target; the last chunk is then padded.)
+    """
+    target = max(1, CHUNK_UPDATES // record_every)
+    divisor = max(d for d in range(1, min(target, n_records) + 1) if n_records % d == 0)
+    return divisor if 4 * divisor >= min(target, n_records) else target
 
 
 def advance(
     plan: Plan,
-    optimizer: GradientTransformation,
+    make_optimizer: Callable[[Any], GradientTransformation],
+    lanes: Lanes,
     carry: Carry,
     data: Batch | None,
-    key: PRNGKey,
     tol: Array | None,
     start: Array | int,
     n_records: int,
 ) -> tuple[Carry, History]:
-    """Run ``n_records × record_every`` updates from update ``start``.
+    """Run updates ``start, …, start + n_records × record_every − 1`` of every lane.
 
-    Two nested scans: the inner one takes ``record_every`` updates, the outer one
-    keeps the loss (and parameters) of each block's first update. Updates past
-    ``plan.n_updates`` do nothing.
+    A scan over chunks of :func:`_chunk`; each chunk keeps the record of every
+    ``record_every``-th update. Updates past ``plan.n_updates`` do nothing.
     """
-    step = functools.partial(_step, plan, optimizer, data, key, tol)
     r = plan.record_every
-    ts = jnp.asarray(start, jnp.int32) + jnp.arange(n_records * r, dtype=jnp.int32)
+    per_chunk = _records_per_chunk(n_records, r)
+    n_chunks = math.ceil(n_records / per_chunk)
+    start = jnp.asarray(start, jnp.int32)
+    limit = jnp.minimum(start + n_records * r, plan.n_updates)
+    ts = start + jnp.arange(n_chunks * per_chunk * r, dtype=jnp.int32)
 
-    def block(carry, block_ts):
-        carry, (losses, params) = jax.lax.scan(step, carry, block_ts)
-        first = None if params is None else jax.tree.map(lambda leaf: leaf[0], params)
-        return carry, History(losses[0], first)
+    def body(carry: Carry, chunk_ts: Array) -> tuple[Carry, History]:
+        carry, record = _chunk(plan, make_optimizer, lanes, data, tol, limit, carry, chunk_ts)
+        return carry, History(record.loss[::r], jax.tree.map(lambda a: a[::r], record.params))
 
-    if r == 1:
-        carry, (losses, params) = jax.lax.scan(step, carry, ts)
-        return carry, History(losses, params)
-    return jax.lax.scan(block, carry, ts.reshape(n_records, r))
+    carry, history = jax.lax.scan(body, carry, ts.reshape(n_chunks, per_chunk * r))
+
+    def lanes_first(a: Array) -> Array:  # [chunks, per_chunk, (lanes,) …] -> [(lanes,) records, …]
+        a = a.reshape(n_chunks * per_chunk, *a.shape[2:])[:n_records]
+        return jnp.moveaxis(a, 0, 1) if lanes.batched else a
+
+    return carry, jax.tree.map(lanes_first, history)
 
 
-def finish(plan: Plan, carry: Carry, data: Batch | None, history: History) -> FitResult:
-    """Package the loop state and the recorded history as a :class:`FitResult`."""
+def init_lanes(
+    plan: Plan,
+    make_optimizer: Callable[[Any], GradientTransformation],
+    lanes: Lanes,
+    params: Params,
+    data: Batch | None,
+    opt_state: OptState | None = None,
+) -> Carry:
+    """Every lane's loop state before the first update (``params`` lane-batched)."""
+
+    def one(hyperparameters: Any, key: PRNGKey, params: Params, opt_state: Any) -> Carry:
+        return init_carry(plan, make_optimizer(hyperparameters), params, data, key, opt_state)
+
+    return lanes.map(one)(lanes.hyperparameters, lanes.keys, params, opt_state)
+
+
+def finish(
+    plan: Plan, lanes: Lanes, carry: Carry, data: Batch | None, history: History
+) -> FitResult:
+    """Package every lane's loop state and recorded history as a :class:`FitResult`."""
+    stopped = carry.status != RUNNING
     return FitResult(
         params=carry.params,
         opt_state=carry.opt_state,
         losses=history.losses,
-        steps=carry.steps,
+        steps=jnp.where(stopped, carry.stopped_at, plan.n_updates).astype(jnp.int32),
         converged=carry.status == CONVERGED,
         diverged=carry.status == DIVERGED,
-        diverged_at=carry.diverged_at,
-        final_loss=full_loss(plan, carry.params, data),
+        diverged_at=jnp.where(carry.status == DIVERGED, carry.stopped_at, -1).astype(jnp.int32),
+        final_loss=lanes.map(lambda p: full_loss(plan, p, data))(carry.params),
         epoch_losses=carry.epoch_losses,
         param_history=history.params,
     )
@@ -499,42 +720,51 @@ def finish(plan: Plan, carry: Carry, data: Batch | None, history: History) -> Fi
 
 def run(
     plan: Plan,
-    optimizer: GradientTransformation,
+    make_optimizer: Callable[[Any], GradientTransformation],
+    lanes: Lanes,
     params: Params,
     data: Batch | None,
-    key: PRNGKey,
     tol: Array | None = None,
     opt_state: OptState | None = None,
 ) -> FitResult:
-    """A whole run as one pure, traceable function (what :func:`jaxgd.sweep` vmaps)."""
-    carry = init_carry(plan, optimizer, params, opt_state)
-    carry, history = advance(plan, optimizer, carry, data, key, tol, 0, plan.n_records)
-    return finish(plan, carry, data, history)
+    """Whole runs of every lane as one pure, traceable function (what :func:`jaxgd.sweep` jits).
+
+    ``params`` (and ``opt_state``, if given) carry a leading lane axis, as do the
+    fields of the result.
+    """
+    carry = init_lanes(plan, make_optimizer, lanes, params, data, opt_state)
+    carry, history = advance(plan, make_optimizer, lanes, carry, data, tol, 0, plan.n_records)
+    return finish(plan, lanes, carry, data, history)
 
 
 # ------------------------------------------------------------------------- compiled entry points
 
 
+def _merged_optimizer(opt_static: Any, opt_dynamic: Any) -> GradientTransformation:
+    return _static.merge(opt_dynamic, opt_static)
+
+
 @functools.partial(jax.jit, static_argnames=("plan", "opt_static"))
 def _run_compiled(plan, opt_static, opt_dynamic, params, data, key, tol, opt_state):
-    optimizer = _static.merge(opt_dynamic, opt_static)
-    return run(plan, optimizer, params, data, key, tol, opt_state)
+    make = functools.partial(_merged_optimizer, opt_static)
+    return run(plan, make, Lanes(opt_dynamic, key), params, data, tol, opt_state)
 
 
 @functools.partial(jax.jit, static_argnames=("plan", "opt_static"))
-def _init_compiled(plan, opt_static, opt_dynamic, params, opt_state):
-    return init_carry(plan, _static.merge(opt_dynamic, opt_static), params, opt_state)
+def _init_compiled(plan, opt_static, opt_dynamic, params, data, key, opt_state):
+    make = functools.partial(_merged_optimizer, opt_static)
+    return init_lanes(plan, make, Lanes(opt_dynamic, key), params, data, opt_state)
 
 
 @functools.partial(jax.jit, static_argnames=("plan", "opt_static", "n_records"))
 def _advance_compiled(plan, opt_static, opt_dynamic, carry, data, key, tol, start, n_records):
-    optimizer = _static.merge(opt_dynamic, opt_static)
-    return advance(plan, optimizer, carry, data, key, tol, start, n_records)
+    make = functools.partial(_merged_optimizer, opt_static)
+    return advance(plan, make, Lanes(opt_dynamic, key), carry, data, tol, start, n_records)
 
 
 @functools.partial(jax.jit, static_argnames="plan")
-def _finish_compiled(plan, carry, data, history):
-    return finish(plan, carry, data, history)
+def _finish_compiled(plan, carry, data, key, history):
+    return finish(plan, Lanes(None, key), carry, data, history)
 
 
 PROGRESS_CHUNKS = 20
@@ -643,7 +873,7 @@ def fit(
         return _run_compiled(plan, opt_static, opt_dynamic, params, data, key, tol_array, opt_state)
     records_per_chunk = math.ceil(plan.n_records / PROGRESS_CHUNKS)
     chunk = records_per_chunk * plan.record_every
-    carry = _init_compiled(plan, opt_static, opt_dynamic, params, opt_state)
+    carry = _init_compiled(plan, opt_static, opt_dynamic, params, data, key, opt_state)
     pieces = []
     with _progress_bar(plan.n_updates, "fit") as bar:
         for start in range(0, plan.n_updates, chunk):
@@ -651,7 +881,7 @@ def fit(
                 plan, opt_static, opt_dynamic, carry, data, key, tol_array, start, records_per_chunk
             )
             pieces.append(piece)
-            jax.block_until_ready(carry.steps)
+            jax.block_until_ready(carry.status)
             bar.update(min(chunk, plan.n_updates - start))
     history = jax.tree.map(lambda *parts: jnp.concatenate(parts)[: plan.n_records], *pieces)
-    return _finish_compiled(plan, carry, data, history)
+    return _finish_compiled(plan, carry, data, key, history)
