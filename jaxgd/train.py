@@ -507,7 +507,9 @@ def _fast_step(
 ) -> tuple[Carry, Record]:
     """Update ``t`` taken without any check: what a running lane does almost always.
 
-    (``prev_loss`` is left behind: :func:`_chunk` sets it from the record.)
+    It reports L_{t+1}, the loss it has just computed, rather than L_t (which would
+    cost a copy per update); :func:`_chunk` shifts the record back by one and sets
+    ``prev_loss``.
     """
     params, opt_state, loss, grads, order = _candidate(plan, optimizer, data, key, carry, t)
     new_carry = carry._replace(
@@ -518,7 +520,7 @@ def _fast_step(
         order=order,
         epoch_losses=_epoch_losses(plan, data, carry.epoch_losses, params, t, True),
     )
-    return new_carry, _record(plan, carry)
+    return new_carry, _record(plan, carry)._replace(loss=loss)
 
 
 def _careful_step(
@@ -619,6 +621,9 @@ def _chunk(
         return carry, jax.tree.map(lambda a: jnp.broadcast_to(a, (ts.shape[0], *a.shape)), record)
 
     fast_carry, fast_record = scan_lanes(_fast_step)
+    fast_record = fast_record._replace(  # L_{t+1} -> L_t
+        loss=jnp.concatenate([carry.loss[None], fast_record.loss[:-1]])
+    )
     fast_carry = fast_carry._replace(prev_loss=fast_record.loss[-1])
     running = carry.status == RUNNING
     needs_checks = functools.partial(_needs_checks, plan, tol)
