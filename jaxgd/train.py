@@ -137,22 +137,26 @@ class Plan:
 class Carry(NamedTuple):
     """The loop state of one run (one lane of a sweep) before update ``t``.
 
-    ``params`` θ_t, ``opt_state`` s_t, ``loss`` L_t = loss(θ_t; batch t) and ``grads``
-    g_t = ∂L_t/∂θ_t: the loss and gradient of the current parameters are computed by
-    the previous update (look-ahead), so an update whose result has a non-finite loss
-    is never taken. ``prev_loss`` is L_{t−1}; ``stopped_at`` the update at which the
-    run stopped (see ``status``).
+    ``params`` θ_t and ``opt_state`` s_t; ``prev_loss`` L_{t−1} (after the run
+    stops: the loss of its final parameters); ``stopped_at`` the update at which
+    the run stopped (see ``status``).
     """
 
     params: Params
     opt_state: OptState
-    loss: Array
-    grads: Params
     prev_loss: Array
     status: Array
     stopped_at: Array
     order: Array
     epoch_losses: Array | None
+
+
+class Checked(NamedTuple):
+    """The state of a checked replay: the run and where it would return to."""
+
+    run: Carry
+    prev_params: Params
+    prev_opt_state: OptState
 
 
 class Record(NamedTuple):
@@ -424,52 +428,40 @@ def _evaluate(
 
 
 def init_carry(
-    plan: Plan,
-    optimizer: GradientTransformation,
-    params: Params,
-    data: Batch | None,
-    key: PRNGKey,
-    opt_state: OptState | None,
+    plan: Plan, optimizer: GradientTransformation, params: Params, opt_state: OptState | None
 ) -> Carry:
-    """The loop state of one run before the first update (with L_0 and g_0 computed)."""
+    """The loop state of one run before the first update."""
     if opt_state is None:
         opt_state = optimizer.init(params)
     loss_dtype = jnp.result_type(*jax.tree.leaves(params))
     loss_dtype = loss_dtype if jnp.issubdtype(loss_dtype, jnp.floating) else jnp.result_type(float)
-    if _shuffles(plan):
-        order = _epoch_order(plan, key, jnp.array(0, jnp.int32))
-    else:
-        order = jnp.zeros((_padded_length(plan) if plan.batch_size is not None else 0,), jnp.int32)
-    loss, grads = _evaluate(plan, data, key, order, 0, params)
     return Carry(
         params=params,
         opt_state=opt_state,
-        loss=loss.astype(loss_dtype),
-        grads=grads,
         prev_loss=jnp.array(jnp.inf, loss_dtype),
         status=jnp.array(RUNNING, jnp.int32),
         stopped_at=jnp.array(-1, jnp.int32),
-        order=order,
+        order=jnp.zeros((_padded_length(plan) if plan.batch_size is not None else 0,), jnp.int32),
         epoch_losses=(
             jnp.full((plan.n_epochs,), jnp.nan, loss_dtype) if plan.n_epochs is not None else None
         ),
     )
 
 
-def _candidate(
+def _gradient_step(
     plan: Plan,
     optimizer: GradientTransformation,
     data: Batch | None,
     key: PRNGKey,
     carry: Carry,
     t: Array,
-) -> tuple[Params, OptState, Array, Params, Array]:
-    """Update ``t`` applied to θ_t, with the loss and gradient of its result on batch t + 1."""
-    updates, opt_state = optimizer.update(carry.grads, carry.opt_state, carry.params)
+) -> tuple[Array, Params, Params, OptState, Array]:
+    """Update ``t``: batch, ``(L_t, g_t)``, and ``(θ_{t+1}, s_{t+1})``; also the batch order."""
+    order = _order_for(plan, key, carry.order, t)
+    loss, grads = _evaluate(plan, data, key, order, t, carry.params)
+    updates, opt_state = optimizer.update(grads, carry.opt_state, carry.params)
     params = apply_updates(carry.params, updates)
-    order = _order_for(plan, key, carry.order, t + 1)
-    loss, grads = _evaluate(plan, data, key, order, t + 1, params)
-    return params, opt_state, loss.astype(carry.loss.dtype), grads, order
+    return loss.astype(carry.prev_loss.dtype), grads, params, opt_state, order
 
 
 def _epoch_losses(
@@ -489,14 +481,6 @@ def _epoch_losses(
     )
 
 
-def _record(plan: Plan, carry: Carry) -> Record:
-    return Record(
-        loss=carry.loss,
-        params=carry.params if plan.record_params else None,
-        grad_norm=_global_norm(carry.grads) if plan.stop_on == "grad_norm" else None,
-    )
-
-
 def _fast_step(
     plan: Plan,
     optimizer: GradientTransformation,
@@ -507,20 +491,21 @@ def _fast_step(
 ) -> tuple[Carry, Record]:
     """Update ``t`` taken without any check: what a running lane does almost always.
 
-    It reports L_{t+1}, the loss it has just computed, rather than L_t (which would
-    cost a copy per update); :func:`_chunk` shifts the record back by one and sets
-    ``prev_loss``.
+    The same arithmetic as a bare ``lax.scan`` of optimizer updates (``prev_loss``
+    is left behind: :func:`_chunk` sets it from the record).
     """
-    params, opt_state, loss, grads, order = _candidate(plan, optimizer, data, key, carry, t)
+    loss, grads, params, opt_state, order = _gradient_step(plan, optimizer, data, key, carry, t)
     new_carry = carry._replace(
         params=params,
         opt_state=opt_state,
-        loss=loss,
-        grads=grads,
         order=order,
         epoch_losses=_epoch_losses(plan, data, carry.epoch_losses, params, t, True),
     )
-    return new_carry, _record(plan, carry)._replace(loss=loss)
+    return new_carry, Record(
+        loss=loss,
+        params=carry.params if plan.record_params else None,
+        grad_norm=_global_norm(grads) if plan.stop_on == "grad_norm" else None,
+    )
 
 
 def _careful_step(
@@ -530,51 +515,104 @@ def _careful_step(
     key: PRNGKey,
     tol: Array | None,
     limit: Array,
-    carry: Carry,
+    checked: Checked,
     t: Array,
-) -> tuple[Carry, Record]:
-    """Update ``t`` with every check: stopping on ``tol``, divergence, a stopped lane frozen.
+) -> tuple[Checked, Record]:
+    """Update ``t`` with every check: stopping on ``tol``, divergence, a stopped run frozen.
 
     The run converges at ``t`` when ``|L_t − L_{t−1}| <= tol`` (or ``‖g_t‖ <= tol``)
-    and then takes no update ``t``. It diverges at ``t`` when the result of update
-    ``t`` has a non-finite loss (or L_0 itself is not finite): that update is not
-    taken, so θ_t and s_t stay. Updates at ``t >= limit`` do nothing.
+    and takes no update ``t``. When L_t is not finite, update ``t − 1`` (which
+    produced θ_t) is rejected: the run returns to θ_{t−1} and s_{t−1} and stops
+    (diverged at ``t − 1``). Updates at ``t >= limit`` do nothing.
     """
+    carry = checked.run
     running = (carry.status == RUNNING) & (t < limit)
+    loss, grads, params, opt_state, order = _gradient_step(plan, optimizer, data, key, carry, t)
+    finite = jnp.isfinite(loss)
     if plan.stop_on == "loss_change":
-        converged_now = running & (jnp.abs(carry.loss - carry.prev_loss) <= tol)
+        converged_now = running & finite & (jnp.abs(loss - carry.prev_loss) <= tol)
     elif plan.stop_on == "grad_norm":
-        converged_now = running & (_global_norm(carry.grads) <= tol)
+        converged_now = running & finite & (_global_norm(grads) <= tol)
     else:
         converged_now = jnp.array(False)
-    params, opt_state, loss, grads, order = _candidate(plan, optimizer, data, key, carry, t)
-    diverged_now = running & ~converged_now & ~(jnp.isfinite(carry.loss) & jnp.isfinite(loss))
-    accept = running & ~converged_now & ~diverged_now
-    params = _select(accept, params, carry.params)
-    new_carry = Carry(
+    diverged_now = running & ~finite
+    accept = running & finite & ~converged_now
+    stay = _select(
+        diverged_now,
+        (checked.prev_params, checked.prev_opt_state),
+        (
+            carry.params,
+            carry.opt_state,
+        ),
+    )
+    params, opt_state = _select(accept, (params, opt_state), stay)
+    new_run = Carry(
         params=params,
-        opt_state=_select(accept, opt_state, carry.opt_state),
-        loss=jnp.where(accept, loss, carry.loss),
-        grads=_select(accept, grads, carry.grads),
-        prev_loss=jnp.where(accept, carry.loss, carry.prev_loss),
+        opt_state=opt_state,
+        prev_loss=jnp.where(running & ~diverged_now, loss, carry.prev_loss),
         status=jnp.where(
             converged_now, CONVERGED, jnp.where(diverged_now, DIVERGED, carry.status)
         ).astype(jnp.int32),
-        stopped_at=jnp.where(converged_now | diverged_now, t, carry.stopped_at).astype(jnp.int32),
-        order=jnp.where(accept, order, carry.order),
+        stopped_at=jnp.where(
+            converged_now, t, jnp.where(diverged_now, jnp.maximum(t - 1, 0), carry.stopped_at)
+        ).astype(jnp.int32),
+        order=jnp.where(running, order, carry.order),
         epoch_losses=_epoch_losses(plan, data, carry.epoch_losses, params, t, t < limit),
     )
-    return new_carry, _record(plan, carry)
+    new_checked = Checked(
+        new_run,
+        _select(accept, carry.params, checked.prev_params),
+        _select(accept, carry.opt_state, checked.prev_opt_state),
+    )
+    recorded = jnp.where(running, loss, carry.prev_loss)
+    return new_checked, Record(
+        loss=recorded,
+        params=carry.params if plan.record_params else None,
+        grad_norm=None,
+    )
 
 
-def _needs_checks(plan: Plan, tol: Array | None, start: Carry, end: Carry, record: Record) -> Array:
+def _end_loss(plan: Plan, data: Batch | None, key: PRNGKey, carry: Carry, t: Array) -> Array:
+    """L_t of ``carry.params`` on batch ``t``, without a gradient (the check after a chunk)."""
+    order = _order_for(plan, key, carry.order, t)
+    x, y, weights = _batch(plan, data, order, key, t)
+    loss_key = (
+        jax.random.fold_in(jax.random.fold_in(key, LOSS_KEY_STREAM), t)
+        if plan.loss_with_key
+        else None
+    )
+    return _batch_loss(plan, carry.params, x, y, weights, loss_key)
+
+
+def _reject_last(checked: Checked, end_loss: Array, t_end: Array, limit: Array) -> Carry:
+    """After a checked replay: reject the last update if its result has a non-finite loss.
+
+    ``t_end`` is the update after the last one taken (the chunk's end, or ``limit``).
+    """
+    carry = checked.run
+    bad = (carry.status == RUNNING) & ~jnp.isfinite(end_loss)
+    params, opt_state = _select(
+        bad, (checked.prev_params, checked.prev_opt_state), (carry.params, carry.opt_state)
+    )
+    return carry._replace(
+        params=params,
+        opt_state=opt_state,
+        status=jnp.where(bad, DIVERGED, carry.status).astype(jnp.int32),
+        stopped_at=jnp.where(bad, t_end - 1, carry.stopped_at).astype(jnp.int32),
+    )
+
+
+def _needs_checks(
+    plan: Plan, tol: Array | None, start: Carry, record: Record, end_loss: Array
+) -> Array:
     """Whether a lane's unchecked chunk met anything that the checks act on.
 
-    A non-finite loss, a loss change ``<= tol`` or a gradient norm ``<= tol``. It
-    may be a false alarm (the checked replay then takes every update anyway).
+    A non-finite loss (also of the chunk's result), a loss change ``<= tol`` or a
+    gradient norm ``<= tol``. It may be a false alarm (the checked replay then
+    takes every update anyway).
     """
     losses = record.loss
-    alarm = ~(jnp.all(jnp.isfinite(losses)) & jnp.isfinite(end.loss))
+    alarm = ~(jnp.all(jnp.isfinite(losses)) & jnp.isfinite(end_loss))
     if plan.stop_on == "loss_change":
         previous = jnp.concatenate([start.prev_loss[None], losses[:-1]])
         alarm |= jnp.any(jnp.abs(losses - previous) <= tol)
@@ -596,43 +634,58 @@ def _chunk(
     """Updates ``ts`` of every lane: unchecked first, replayed with checks where needed.
 
     Every running lane first takes the updates with no checks at all (no selects,
-    no copies of the parameters: as fast as a bare ``vmap(scan)``). A lane whose
-    chunk shows a non-finite loss or a stopping test met is then replayed from the
-    chunk's start with :func:`_careful_step` (one replay for all such lanes, and only
-    when some lane needs it); the other lanes keep their unchecked result, which is
-    exactly what the checked updates would compute. Stopped lanes stay as they are.
+    no copies of the parameters: as fast as a bare ``vmap(scan)``), then the loss of
+    its result is computed once. A lane whose chunk shows a non-finite loss or a
+    stopping test met is replayed from the chunk's start with :func:`_careful_step`
+    (one replay for all such lanes, and only when some lane needs it); the other
+    lanes keep their unchecked result, which is exactly what the checked updates
+    would compute. Stopped lanes stay as they are.
     """
+    t_end = jnp.minimum(ts[-1] + 1, limit)  # the update after the chunk's last live one
 
-    def scan_lanes(step: Callable[..., tuple[Carry, Record]]) -> tuple[Carry, Record]:
-        def one(hyperparameters: Any, key: PRNGKey, lane: Carry) -> tuple[Carry, Record]:
-            optimizer = make_optimizer(hyperparameters)
-            return jax.lax.scan(functools.partial(step, plan, optimizer, data, key), lane, ts)
+    def over_lanes(fn: Callable[..., Any], out_axes: Any = 0) -> Callable[..., Any]:
+        return jax.vmap(fn, out_axes=out_axes) if lanes.batched else fn
 
-        if not lanes.batched:
-            return one(lanes.hyperparameters, lanes.keys, carry)
-        # records come out update-major, [updates, lanes, …]: no transposes per chunk
-        return jax.vmap(one, out_axes=(0, 1))(lanes.hyperparameters, lanes.keys, carry)
+    def unchecked(hyperparameters: Any, key: PRNGKey, lane: Carry):
+        step = functools.partial(_fast_step, plan, make_optimizer(hyperparameters), data, key)
+        lane, record = jax.lax.scan(step, lane, ts)
+        return lane, record, _end_loss(plan, data, key, lane, t_end)
 
-    def careful(plan, optimizer, data, key, lane, t):
-        return _careful_step(plan, optimizer, data, key, tol, limit, lane, t)
+    def checked(hyperparameters: Any, key: PRNGKey, lane: Carry):
+        optimizer = make_optimizer(hyperparameters)
+        step = functools.partial(_careful_step, plan, optimizer, data, key, tol, limit)
+        replay, record = jax.lax.scan(step, Checked(lane, lane.params, lane.opt_state), ts)
+        end_loss = _end_loss(plan, data, key, replay.run, t_end)
+        return _reject_last(replay, end_loss, t_end, limit), record
 
     def frozen() -> tuple[Carry, Record]:
-        record = lanes.map(functools.partial(_record, plan))(carry)
-        return carry, jax.tree.map(lambda a: jnp.broadcast_to(a, (ts.shape[0], *a.shape)), record)
+        record = Record(
+            loss=jnp.broadcast_to(carry.prev_loss, (ts.shape[0], *carry.prev_loss.shape)),
+            params=None
+            if not plan.record_params
+            else jax.tree.map(lambda a: jnp.broadcast_to(a, (ts.shape[0], *a.shape)), carry.params),
+            grad_norm=None,
+        )
+        return carry, record
 
-    fast_carry, fast_record = scan_lanes(_fast_step)
-    fast_record = fast_record._replace(  # L_{t+1} -> L_t
-        loss=jnp.concatenate([carry.loss[None], fast_record.loss[:-1]])
+    # records come out update-major, [updates, lanes, …]: no transposes per chunk
+    fast_carry, fast_record, end_loss = over_lanes(unchecked, (0, 1, 0))(
+        lanes.hyperparameters, lanes.keys, carry
     )
     fast_carry = fast_carry._replace(prev_loss=fast_record.loss[-1])
-    running = carry.status == RUNNING
     needs_checks = functools.partial(_needs_checks, plan, tol)
-    if lanes.batched:
-        needs_checks = jax.vmap(needs_checks, in_axes=(0, 0, 1))
-    alarm = needs_checks(carry, fast_carry, fast_record)
+    alarm = (jax.vmap(needs_checks, in_axes=(0, 1, 0)) if lanes.batched else needs_checks)(
+        carry, fast_record, end_loss
+    )
+    running = carry.status == RUNNING
     replay = running & (alarm | (ts[-1] >= limit))
-    other_carry, other_record = jax.lax.cond(jnp.any(replay), lambda: scan_lanes(careful), frozen)
+    other_carry, other_record = jax.lax.cond(
+        jnp.any(replay),
+        lambda: over_lanes(checked, (0, 1))(lanes.hyperparameters, lanes.keys, carry),
+        frozen,
+    )
     use_other = replay | ~running
+    fast_record = fast_record._replace(grad_norm=None)
     return (
         _select_lanes(use_other, other_carry, fast_carry),
         _select_lanes(use_other, other_record, fast_record, lane_axis=1),
@@ -698,10 +751,10 @@ def init_lanes(
 ) -> Carry:
     """Every lane's loop state before the first update (``params`` lane-batched)."""
 
-    def one(hyperparameters: Any, key: PRNGKey, params: Params, opt_state: Any) -> Carry:
-        return init_carry(plan, make_optimizer(hyperparameters), params, data, key, opt_state)
+    def one(hyperparameters: Any, params: Params, opt_state: Any) -> Carry:
+        return init_carry(plan, make_optimizer(hyperparameters), params, opt_state)
 
-    return lanes.map(one)(lanes.hyperparameters, lanes.keys, params, opt_state)
+    return lanes.map(one)(lanes.hyperparameters, params, opt_state)
 
 
 def finish(
