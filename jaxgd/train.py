@@ -29,24 +29,25 @@ Stopping, divergence
 With ``tol`` a run stops (``converged=True``) at the first update where
 ``|L_t − L_{t−1}| <= tol`` (``stop_on="loss_change"``, the default) or
 ``‖g_t‖₂ <= tol`` (``stop_on="grad_norm"``); the losses compared are the
-batch losses. Divergence is read off the loss: the loss and gradient of
-θ_{t+1} are computed as part of update t (they are what update t + 1 needs),
-and when that loss is not finite (NaN or infinite parameters give a non-finite
-loss, and so does a loss that overflows) update t is not taken: the run stays
-at θ_t and s_t (whose loss was finite) and stops with ``diverged=True`` and
-``diverged_at = t``, the rejected update. It never raises and never returns
+batch losses. Divergence is read off the loss: when the loss of θ_t is not
+finite (NaN or infinite parameters give a non-finite loss, and so does a loss
+that overflows), the update that produced θ_t is rejected, the run returns to
+θ_{t−1} and s_{t−1} (whose loss was finite) and stops with ``diverged=True`` and
+``diverged_at = t − 1``, the rejected update. It never raises and never returns
 parameters with a non-finite loss. Either way the compiled loop keeps its
-length and a stopped run's state stays frozen; its remaining history entries
-repeat its last loss L_t. So :func:`jaxgd.sweep` can run many runs side by side.
+length and a stopped run's state stays frozen; its history then repeats the
+loss of its final parameters. So :func:`jaxgd.sweep` can run many runs side by
+side.
 
 How the checks are made cheap
 -----------------------------
 The updates run in chunks of about ``CHUNK_UPDATES``. Every running lane first
 takes a chunk's updates with no checks at all (no selects, no copies of the
-parameters: the cost of a bare ``vmap(scan)``). Only when some lane's chunk shows
-a non-finite loss or a stopping test met is the chunk replayed from its start
-with the checks, and the lanes concerned take the checked result; the others
-keep theirs, which is exactly what the checks would have computed.
+parameters: the arithmetic of a bare ``vmap(scan)``), and the loss of its result
+is computed once. Only when some lane's chunk shows a non-finite loss or a
+stopping test met is the chunk replayed from its start with the checks, and the
+lanes concerned take the checked result; the others keep theirs, which is
+exactly what the checks would have computed.
 """
 
 from __future__ import annotations
@@ -76,10 +77,10 @@ class FitResult(NamedTuple):
 
     Attributes:
       params: the final parameters (the last ones with a finite loss if the run diverged).
-      opt_state: the optimizer state after the last update taken (a rejected update leaves
-        it unchanged).
+      opt_state: the optimizer state after the last update taken (a rejected update is
+        undone, state included).
       losses: the batch loss ``L_t`` before updates ``t = 0, r, 2r, …`` (``r = record_every``);
-        after a run stops, its last loss repeated.
+        after a run stops, the loss of its final parameters repeated.
       steps: the number of updates taken.
       converged: whether ``tol`` was met.
       diverged: whether the loss became non-finite (parameters or loss blew up).

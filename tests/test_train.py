@@ -354,3 +354,53 @@ def test_fit_composes_with_jit_and_vmap():
     together = jax.jit(jax.vmap(final))(rates)
     alone = [float(final(float(r))) for r in rates]
     np.testing.assert_allclose(together, alone, rtol=1e-5)
+
+
+CHECKED_CASES = {
+    # (problem, optimizer, fit settings): completed, diverged, converged, mini-batch with epochs,
+    # a strided record with a padded last chunk, and a run that diverges mid-chunk.
+    "completed": (problems.geron_linear, sgd(0.1), {"steps": 100}),
+    "diverged": (problems.geron_linear, sgd(100.0), {"steps": 200}),
+    "converged": (problems.geron_linear, sgd(0.1), {"steps": 300, "tol": 1e-9}),
+    "mini-batch": (
+        lambda: problems.mlp_regression((3, 4, 1), 40),
+        jaxgd.optim.adam(0.01),
+        {"epochs": 7, "batch_size": 16, "record_every": 3, "record_params": True},
+    ),
+    "grad-norm": (
+        problems.geron_linear,
+        sgd(0.1),
+        {"steps": 97, "tol": 0.05, "stop_on": "grad_norm"},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CHECKED_CASES))
+def test_unchecked_chunks_equal_the_checked_replay(case, monkeypatch, x64):
+    """The fast path (chunks taken without checks) gives what the checked updates give.
+
+    Forcing every chunk through the checked replay must not change any result.
+    """
+    make_problem, optimizer, settings = CHECKED_CASES[case]
+    problem = make_problem()
+    params = problem.init_fn(jax.random.key(1))
+
+    def run():
+        jax.clear_caches()
+        return jaxgd.fit(
+            problem.loss_fn, params, problem.data, optimizer, key=jax.random.key(2), **settings
+        )
+
+    fast = run()
+    monkeypatch.setattr(jaxgd.train, "_needs_checks", lambda *args: jnp.array(True))
+    checked = run()
+    monkeypatch.undo()
+    jax.clear_caches()
+    for name in fast._fields:
+        a, b = getattr(fast, name), getattr(checked, name)
+        for leaf_a, leaf_b in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+            np.testing.assert_allclose(leaf_a, leaf_b, rtol=1e-12, atol=0, err_msg=name)
+    if case == "diverged":
+        assert bool(fast.diverged) and int(fast.diverged_at) % jaxgd.train.CHUNK_UPDATES != 0
+    if case in ("converged", "grad-norm"):
+        assert bool(fast.converged) and int(fast.steps) < settings["steps"]
