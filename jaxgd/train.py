@@ -148,7 +148,6 @@ class Carry(NamedTuple):
     prev_loss: Array
     status: Array
     stopped_at: Array
-    order: Array
     epoch_losses: Array | None
 
 
@@ -347,17 +346,39 @@ def _epoch_order(plan: Plan, key: PRNGKey, epoch: Array) -> Array:
     return jnp.concatenate([order, jnp.full((padding,), plan.n_examples, order.dtype)])
 
 
-def _batch(plan: Plan, data: Batch | None, order: Array, key: PRNGKey, t: Array):
-    """``(x_b, y_b, weights)`` for update ``t``; weights are None unless the batch is masked."""
+def batch_indices(plan: Plan, key: PRNGKey, ts: Array) -> Array | None:
+    """The example indices of the batches of updates ``ts``: ``[len(ts), batch_size]``.
+
+    ``None`` for batch GD. With masking, absent examples of a smaller last batch are
+    ``n_examples``. All the random draws of a chunk of updates are made here, at
+    once (one compiled site for the permutations, not one per step variant).
+    """
     if plan.batch_size is None:
-        return (*((None, None) if data is None else data), None)
-    x, y = data
+        return None
     k = plan.batch_size
     if plan.sampling == "replacement":
-        index = jax.random.randint(jax.random.fold_in(key, t), (k,), 0, plan.n_examples)
-        return x[index], y[index], None
-    start = (t % plan.updates_per_epoch) * k
-    index = jax.lax.dynamic_slice_in_dim(order, start, k)
+
+        def draw(t: Array) -> Array:
+            return jax.random.randint(jax.random.fold_in(key, t), (k,), 0, plan.n_examples)
+
+        return jax.vmap(draw)(ts).astype(jnp.int32)
+    per_epoch = plan.updates_per_epoch
+    first = ts[0] // per_epoch
+    n_epochs = (ts.shape[0] - 1) // per_epoch + 2  # the most epochs len(ts) updates can touch
+    orders = jax.vmap(lambda e: _epoch_order(plan, key, e))(first + jnp.arange(n_epochs))
+
+    def cut(t: Array) -> Array:
+        row = orders[t // per_epoch - first]
+        return jax.lax.dynamic_slice_in_dim(row, (t % per_epoch) * k, k)
+
+    return jax.vmap(cut)(ts)
+
+
+def _batch(plan: Plan, data: Batch | None, index: Array | None):
+    """``(x_b, y_b, weights)`` for one update; weights are None unless the batch is masked."""
+    if index is None:
+        return (*((None, None) if data is None else data), None)
+    x, y = data
     if not plan.masked:
         return x[index], y[index], None
     present = index < plan.n_examples
@@ -407,19 +428,11 @@ def _shuffles(plan: Plan) -> bool:
     return plan.batch_size is not None and plan.sampling == "shuffle"
 
 
-def _order_for(plan: Plan, key: PRNGKey, order: Array, t: Array) -> Array:
-    """The example order that batch ``t`` is cut from (a new permutation at each epoch start)."""
-    if not _shuffles(plan):
-        return order
-    epoch, position = t // plan.updates_per_epoch, t % plan.updates_per_epoch
-    return jax.lax.cond(position == 0, lambda: _epoch_order(plan, key, epoch), lambda: order)
-
-
 def _evaluate(
-    plan: Plan, data: Batch | None, key: PRNGKey, order: Array, t: Array | int, params: Params
+    plan: Plan, data: Batch | None, key: PRNGKey, index: Array | None, t: Array, params: Params
 ) -> tuple[Array, Params]:
-    """``(L, ∂L/∂θ)`` of ``params`` on batch ``t``."""
-    x, y, weights = _batch(plan, data, order, key, t)
+    """``(L, ∂L/∂θ)`` of ``params`` on batch ``t`` (examples ``index``)."""
+    x, y, weights = _batch(plan, data, index)
     loss_key = (
         jax.random.fold_in(jax.random.fold_in(key, LOSS_KEY_STREAM), t)
         if plan.loss_with_key
@@ -442,7 +455,6 @@ def init_carry(
         prev_loss=jnp.array(jnp.inf, loss_dtype),
         status=jnp.array(RUNNING, jnp.int32),
         stopped_at=jnp.array(-1, jnp.int32),
-        order=jnp.zeros((_padded_length(plan) if plan.batch_size is not None else 0,), jnp.int32),
         epoch_losses=(
             jnp.full((plan.n_epochs,), jnp.nan, loss_dtype) if plan.n_epochs is not None else None
         ),
@@ -456,13 +468,13 @@ def _gradient_step(
     key: PRNGKey,
     carry: Carry,
     t: Array,
-) -> tuple[Array, Params, Params, OptState, Array]:
-    """Update ``t``: batch, ``(L_t, g_t)``, and ``(θ_{t+1}, s_{t+1})``; also the batch order."""
-    order = _order_for(plan, key, carry.order, t)
-    loss, grads = _evaluate(plan, data, key, order, t, carry.params)
+    index: Array | None,
+) -> tuple[Array, Params, Params, OptState]:
+    """Update ``t`` on the examples ``index``: ``(L_t, g_t)`` and ``(θ_{t+1}, s_{t+1})``."""
+    loss, grads = _evaluate(plan, data, key, index, t, carry.params)
     updates, opt_state = optimizer.update(grads, carry.opt_state, carry.params)
     params = apply_updates(carry.params, updates)
-    return loss.astype(carry.prev_loss.dtype), grads, params, opt_state, order
+    return loss.astype(carry.prev_loss.dtype), grads, params, opt_state
 
 
 def _epoch_losses(
@@ -488,18 +500,18 @@ def _fast_step(
     data: Batch | None,
     key: PRNGKey,
     carry: Carry,
-    t: Array,
+    update: tuple[Array, Array | None],
 ) -> tuple[Carry, Record]:
     """Update ``t`` taken without any check: what a running lane does almost always.
 
     The same arithmetic as a bare ``lax.scan`` of optimizer updates (``prev_loss``
     is left behind: :func:`_chunk` sets it from the record).
     """
-    loss, grads, params, opt_state, order = _gradient_step(plan, optimizer, data, key, carry, t)
+    t, index = update
+    loss, grads, params, opt_state = _gradient_step(plan, optimizer, data, key, carry, t, index)
     new_carry = carry._replace(
         params=params,
         opt_state=opt_state,
-        order=order,
         epoch_losses=_epoch_losses(plan, data, carry.epoch_losses, params, t, True),
     )
     return new_carry, Record(
@@ -517,7 +529,7 @@ def _careful_step(
     tol: Array | None,
     limit: Array,
     checked: Checked,
-    t: Array,
+    update: tuple[Array, Array | None],
 ) -> tuple[Checked, Record]:
     """Update ``t`` with every check: stopping on ``tol``, divergence, a stopped run frozen.
 
@@ -527,8 +539,9 @@ def _careful_step(
     (diverged at ``t − 1``). Updates at ``t >= limit`` do nothing.
     """
     carry = checked.run
+    t, index = update
     running = (carry.status == RUNNING) & (t < limit)
-    loss, grads, params, opt_state, order = _gradient_step(plan, optimizer, data, key, carry, t)
+    loss, grads, params, opt_state = _gradient_step(plan, optimizer, data, key, carry, t, index)
     finite = jnp.isfinite(loss)
     if plan.stop_on == "loss_change":
         converged_now = running & finite & (jnp.abs(loss - carry.prev_loss) <= tol)
@@ -557,7 +570,6 @@ def _careful_step(
         stopped_at=jnp.where(
             converged_now, t, jnp.where(diverged_now, jnp.maximum(t - 1, 0), carry.stopped_at)
         ).astype(jnp.int32),
-        order=jnp.where(running, order, carry.order),
         epoch_losses=_epoch_losses(plan, data, carry.epoch_losses, params, t, t < limit),
     )
     new_checked = Checked(
@@ -573,10 +585,11 @@ def _careful_step(
     )
 
 
-def _end_loss(plan: Plan, data: Batch | None, key: PRNGKey, carry: Carry, t: Array) -> Array:
+def _end_loss(
+    plan: Plan, data: Batch | None, key: PRNGKey, carry: Carry, t: Array, index: Array | None
+) -> Array:
     """L_t of ``carry.params`` on batch ``t``, without a gradient (the check after a chunk)."""
-    order = _order_for(plan, key, carry.order, t)
-    x, y, weights = _batch(plan, data, order, key, t)
+    x, y, weights = _batch(plan, data, index)
     loss_key = (
         jax.random.fold_in(jax.random.fold_in(key, LOSS_KEY_STREAM), t)
         if plan.loss_with_key
@@ -585,13 +598,16 @@ def _end_loss(plan: Plan, data: Batch | None, key: PRNGKey, carry: Carry, t: Arr
     return _batch_loss(plan, carry.params, x, y, weights, loss_key)
 
 
-def _reject_last(checked: Checked, end_loss: Array, t_end: Array, limit: Array) -> Carry:
+def _reject_last(
+    checked: Checked, end_loss: Array, t_first: Array, t_end: Array, limit: Array
+) -> Carry:
     """After a checked replay: reject the last update if its result has a non-finite loss.
 
-    ``t_end`` is the update after the last one taken (the chunk's end, or ``limit``).
+    ``t_end`` is the update after the last one taken (the chunk's end, or ``limit``); a
+    chunk that starts at ``limit`` or later took no update.
     """
     carry = checked.run
-    bad = (carry.status == RUNNING) & ~jnp.isfinite(end_loss)
+    bad = (carry.status == RUNNING) & ~jnp.isfinite(end_loss) & (t_first < limit)
     params, opt_state = _select(
         bad, (checked.prev_params, checked.prev_opt_state), (carry.params, carry.opt_state)
     )
@@ -647,17 +663,26 @@ def _chunk(
     def over_lanes(fn: Callable[..., Any], out_axes: Any = 0) -> Callable[..., Any]:
         return jax.vmap(fn, out_axes=out_axes) if lanes.batched else fn
 
+    def indices(key: PRNGKey) -> tuple[Array | None, Array | None]:
+        """The batches of the chunk's updates, and of the loss after its last one."""
+        both = batch_indices(plan, key, jnp.concatenate([ts, t_end[None]]))
+        return (None, None) if both is None else (both[:-1], both[-1])
+
     def unchecked(hyperparameters: Any, key: PRNGKey, lane: Carry):
         step = functools.partial(_fast_step, plan, make_optimizer(hyperparameters), data, key)
-        lane, record = jax.lax.scan(step, lane, ts)
-        return lane, record, _end_loss(plan, data, key, lane, t_end)
+        batches, end_batch = indices(key)
+        lane, record = jax.lax.scan(step, lane, (ts, batches))
+        return lane, record, _end_loss(plan, data, key, lane, t_end, end_batch)
 
     def checked(hyperparameters: Any, key: PRNGKey, lane: Carry):
         optimizer = make_optimizer(hyperparameters)
         step = functools.partial(_careful_step, plan, optimizer, data, key, tol, limit)
-        replay, record = jax.lax.scan(step, Checked(lane, lane.params, lane.opt_state), ts)
-        end_loss = _end_loss(plan, data, key, replay.run, t_end)
-        return _reject_last(replay, end_loss, t_end, limit), record
+        batches, end_batch = indices(key)
+        replay, record = jax.lax.scan(
+            step, Checked(lane, lane.params, lane.opt_state), (ts, batches)
+        )
+        end_loss = _end_loss(plan, data, key, replay.run, t_end, end_batch)
+        return _reject_last(replay, end_loss, ts[0], t_end, limit), record
 
     def frozen() -> tuple[Carry, Record]:
         record = Record(
