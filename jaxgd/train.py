@@ -31,23 +31,25 @@ With ``tol`` a run stops (``converged=True``) at the first update where
 ``‖g_t‖₂ <= tol`` (``stop_on="grad_norm"``); the losses compared are the
 batch losses. Divergence is read off the loss: when the loss of θ_t is not
 finite (NaN or infinite parameters give a non-finite loss, and so does a loss
-that overflows), the update that produced θ_t is rejected, the run returns to
+that overflows), the update that produced θ_t is rejected, the run keeps
 θ_{t−1} and s_{t−1} (whose loss was finite) and stops with ``diverged=True`` and
 ``diverged_at = t − 1``, the rejected update. It never raises and never returns
 parameters with a non-finite loss. Either way the compiled loop keeps its
-length and a stopped run's state stays frozen; its history then repeats the
-loss of its final parameters. So :func:`jaxgd.sweep` can run many runs side by
-side.
+length and a stopped run's state stays frozen; from the update where it stopped
+on, its history repeats the loss of its final parameters. So
+:func:`jaxgd.sweep` can run many runs side by side.
 
 How the checks are made cheap
 -----------------------------
-The updates run in chunks of about ``CHUNK_UPDATES``. Every running lane first
-takes a chunk's updates with no checks at all (no selects, no copies of the
-parameters: the arithmetic of a bare ``vmap(scan)``), and the loss of its result
-is computed once. Only when some lane's chunk shows a non-finite loss or a
-stopping test met is the chunk replayed from its start with the checks, and the
-lanes concerned take the checked result; the others keep theirs, which is
-exactly what the checks would have computed.
+The updates run in chunks of about ``CHUNK_UPDATES``. A chunk first runs every
+lane's updates with no check but a per-lane ``t < stop`` select that fuses into
+the update (no finiteness tests, no copies of the previous parameters: what a
+bare ``vmap(scan)`` costs), then computes the loss of the result once. Only when
+some lane met a stopping event in the chunk (a non-finite loss, ``tol``) is the
+chunk run a second time from its start, with that lane's ``stop`` moved to the
+event: a lane then keeps exactly the parameters and optimizer state it had
+there, and the others recompute what they computed the first time. Both passes
+run the same compiled loop.
 """
 
 from __future__ import annotations
@@ -149,14 +151,6 @@ class Carry(NamedTuple):
     status: Array
     stopped_at: Array
     epoch_losses: Array | None
-
-
-class Checked(NamedTuple):
-    """The state of a checked replay: the run and where it would return to."""
-
-    run: Carry
-    prev_params: Params
-    prev_opt_state: OptState
 
 
 class Record(NamedTuple):
@@ -410,20 +404,6 @@ def _select(flag: Array, on_true: Any, on_false: Any) -> Any:
     return jax.tree.map(lambda a, b: jnp.where(flag, a, b), on_true, on_false)
 
 
-def _select_lanes(flag: Array, on_true: Any, on_false: Any, lane_axis: int = 0) -> Any:
-    """Per lane (``flag`` of shape [lanes], or a scalar for one run) pick between two pytrees
-    whose leaves have their lane axis at ``lane_axis``."""
-
-    def pick(a: Array, b: Array) -> Array:
-        if flag.ndim == 0:
-            return jnp.where(flag, a, b)
-        shape = [1] * a.ndim
-        shape[lane_axis] = flag.shape[0]
-        return jnp.where(flag.reshape(shape), a, b)
-
-    return jax.tree.map(pick, on_true, on_false)
-
-
 def _shuffles(plan: Plan) -> bool:
     return plan.batch_size is not None and plan.sampling == "shuffle"
 
@@ -494,25 +474,30 @@ def _epoch_losses(
     )
 
 
-def _fast_step(
+def _step(
     plan: Plan,
     optimizer: GradientTransformation,
     data: Batch | None,
     key: PRNGKey,
+    limit: Array,
+    stop: Array,
     carry: Carry,
     update: tuple[Array, Array | None],
 ) -> tuple[Carry, Record]:
-    """Update ``t`` taken without any check: what a running lane does almost always.
+    """Update ``t`` on the examples ``index``, taken only if ``t < stop``.
 
-    The same arithmetic as a bare ``lax.scan`` of optimizer updates (``prev_loss``
-    is left behind: :func:`_chunk` sets it from the record).
+    ``stop`` is the lane's first update not to take: ``limit`` for a running lane,
+    where it stopped for one that has (the parameters then stay as they are). The
+    select fuses into the update's arithmetic: this costs what a bare ``lax.scan``
+    of optimizer updates costs. It reports L_t (and θ_t, ‖g_t‖ when needed).
     """
     t, index = update
     loss, grads, params, opt_state = _gradient_step(plan, optimizer, data, key, carry, t, index)
+    params, opt_state = _select(t < stop, (params, opt_state), (carry.params, carry.opt_state))
     new_carry = carry._replace(
         params=params,
         opt_state=opt_state,
-        epoch_losses=_epoch_losses(plan, data, carry.epoch_losses, params, t, True),
+        epoch_losses=_epoch_losses(plan, data, carry.epoch_losses, params, t, t < limit),
     )
     return new_carry, Record(
         loss=loss,
@@ -521,121 +506,72 @@ def _fast_step(
     )
 
 
-def _careful_step(
-    plan: Plan,
-    optimizer: GradientTransformation,
-    data: Batch | None,
-    key: PRNGKey,
-    tol: Array | None,
-    limit: Array,
-    checked: Checked,
-    update: tuple[Array, Array | None],
-) -> tuple[Checked, Record]:
-    """Update ``t`` with every check: stopping on ``tol``, divergence, a stopped run frozen.
-
-    The run converges at ``t`` when ``|L_t − L_{t−1}| <= tol`` (or ``‖g_t‖ <= tol``)
-    and takes no update ``t``. When L_t is not finite, update ``t − 1`` (which
-    produced θ_t) is rejected: the run returns to θ_{t−1} and s_{t−1} and stops
-    (diverged at ``t − 1``). Updates at ``t >= limit`` do nothing.
-    """
-    carry = checked.run
-    t, index = update
-    running = (carry.status == RUNNING) & (t < limit)
-    loss, grads, params, opt_state = _gradient_step(plan, optimizer, data, key, carry, t, index)
-    finite = jnp.isfinite(loss)
-    if plan.stop_on == "loss_change":
-        converged_now = running & finite & (jnp.abs(loss - carry.prev_loss) <= tol)
-    elif plan.stop_on == "grad_norm":
-        converged_now = running & finite & (_global_norm(grads) <= tol)
-    else:
-        converged_now = jnp.array(False)
-    diverged_now = running & ~finite
-    accept = running & finite & ~converged_now
-    stay = _select(
-        diverged_now,
-        (checked.prev_params, checked.prev_opt_state),
-        (
-            carry.params,
-            carry.opt_state,
-        ),
-    )
-    params, opt_state = _select(accept, (params, opt_state), stay)
-    new_run = Carry(
-        params=params,
-        opt_state=opt_state,
-        prev_loss=jnp.where(running & ~diverged_now, loss, carry.prev_loss),
-        status=jnp.where(
-            converged_now, CONVERGED, jnp.where(diverged_now, DIVERGED, carry.status)
-        ).astype(jnp.int32),
-        stopped_at=jnp.where(
-            converged_now, t, jnp.where(diverged_now, jnp.maximum(t - 1, 0), carry.stopped_at)
-        ).astype(jnp.int32),
-        epoch_losses=_epoch_losses(plan, data, carry.epoch_losses, params, t, t < limit),
-    )
-    new_checked = Checked(
-        new_run,
-        _select(accept, carry.params, checked.prev_params),
-        _select(accept, carry.opt_state, checked.prev_opt_state),
-    )
-    recorded = jnp.where(running, loss, carry.prev_loss)
-    return new_checked, Record(
-        loss=recorded,
-        params=carry.params if plan.record_params else None,
-        grad_norm=None,
-    )
-
-
 def _end_loss(
-    plan: Plan, data: Batch | None, key: PRNGKey, carry: Carry, t: Array, index: Array | None
+    plan: Plan, data: Batch | None, key: PRNGKey, params: Params, t: Array, index: Array | None
 ) -> Array:
-    """L_t of ``carry.params`` on batch ``t``, without a gradient (the check after a chunk)."""
+    """L_t of ``params`` on batch ``t``, without a gradient (the check after a chunk)."""
     x, y, weights = _batch(plan, data, index)
     loss_key = (
         jax.random.fold_in(jax.random.fold_in(key, LOSS_KEY_STREAM), t)
         if plan.loss_with_key
         else None
     )
-    return _batch_loss(plan, carry.params, x, y, weights, loss_key)
+    return _batch_loss(plan, params, x, y, weights, loss_key)
 
 
-def _reject_last(
-    checked: Checked, end_loss: Array, t_first: Array, t_end: Array, limit: Array
-) -> Carry:
-    """After a checked replay: reject the last update if its result has a non-finite loss.
+class Events(NamedTuple):
+    """What one lane's pass over a chunk met (see :func:`_events`)."""
 
-    ``t_end`` is the update after the last one taken (the chunk's end, or ``limit``); a
-    chunk that starts at ``limit`` or later took no update.
+    stop: Array
+    converged: Array
+    stopped_at: Array
+
+
+NEVER = 2**30
+"""An update index later than any run's (for "no event")."""
+
+
+def _events(
+    plan: Plan,
+    tol: Array | None,
+    ts: Array,
+    t_check: Array,
+    start: Carry,
+    stop: Array,
+    record: Record,
+    end_loss: Array,
+) -> Events:
+    """The first stopping event of one lane in a pass over updates ``ts`` that stopped at ``stop``.
+
+    Convergence at ``t`` (a taken update, ``t < stop``): ``|L_t − L_{t−1}| <= tol`` (or
+    ``‖g_t‖ <= tol``); the run keeps θ_t. Divergence at ``t <= stop``: L_t is not
+    finite, so update ``t − 1`` is rejected and the run keeps θ_{t−1}; ``end_loss``
+    (the loss of the pass's result, on batch ``t_check``) checks the last update.
+    Returns the new ``stop`` (unchanged if nothing happened).
     """
-    carry = checked.run
-    bad = (carry.status == RUNNING) & ~jnp.isfinite(end_loss) & (t_first < limit)
-    params, opt_state = _select(
-        bad, (checked.prev_params, checked.prev_opt_state), (carry.params, carry.opt_state)
-    )
-    return carry._replace(
-        params=params,
-        opt_state=opt_state,
-        status=jnp.where(bad, DIVERGED, carry.status).astype(jnp.int32),
-        stopped_at=jnp.where(bad, t_end - 1, carry.stopped_at).astype(jnp.int32),
-    )
-
-
-def _needs_checks(
-    plan: Plan, tol: Array | None, start: Carry, record: Record, end_loss: Array
-) -> Array:
-    """Whether a lane's unchecked chunk met anything that the checks act on.
-
-    A non-finite loss (also of the chunk's result), a loss change ``<= tol`` or a
-    gradient norm ``<= tol``. It may be a false alarm (the checked replay then
-    takes every update anyway).
-    """
+    running = start.status == RUNNING
     losses = record.loss
-    alarm = ~(jnp.all(jnp.isfinite(losses)) & jnp.isfinite(end_loss))
+    finite = jnp.isfinite(losses)
     if plan.stop_on == "loss_change":
         previous = jnp.concatenate([start.prev_loss[None], losses[:-1]])
-        alarm |= jnp.any(jnp.abs(losses - previous) <= tol)
+        met = finite & (jnp.abs(losses - previous) <= tol)
     elif plan.stop_on == "grad_norm":
-        alarm |= jnp.any(record.grad_norm <= tol)
-    return alarm
+        met = finite & (record.grad_norm <= tol)
+    else:
+        met = jnp.zeros_like(finite)
+    converged_at = jnp.min(jnp.where(running & met & (ts < stop), ts, NEVER))
+    bad_at = jnp.min(jnp.where(running & ~finite & (ts <= stop), ts, NEVER))
+    end_bad = running & (stop >= t_check) & ~jnp.isfinite(end_loss)
+    bad_at = jnp.minimum(bad_at, jnp.where(end_bad, t_check, NEVER))
+    converged = converged_at < bad_at
+    diverged = bad_at < converged_at
+    return Events(
+        stop=jnp.where(
+            converged, converged_at, jnp.where(diverged, jnp.maximum(bad_at - 1, ts[0]), stop)
+        ),
+        converged=converged,
+        stopped_at=jnp.where(converged, converged_at, jnp.maximum(bad_at - 1, 0)),
+    )
 
 
 def _chunk(
@@ -648,77 +584,74 @@ def _chunk(
     carry: Carry,
     ts: Array,
 ) -> tuple[Carry, Record]:
-    """Updates ``ts`` of every lane: unchecked first, replayed with checks where needed.
+    """Updates ``ts`` of every lane, in one pass, or two when some lane stops in the chunk.
 
-    Every running lane first takes the updates with no checks at all (no selects,
-    no copies of the parameters: as fast as a bare ``vmap(scan)``), then the loss of
-    its result is computed once. A lane whose chunk shows a non-finite loss or a
-    stopping test met is replayed from the chunk's start with :func:`_careful_step`
-    (one replay for all such lanes, and only when some lane needs it); the other
-    lanes keep their unchecked result, which is exactly what the checked updates
-    would compute. Stopped lanes stay as they are.
+    The first pass takes every running lane's updates with no check but the
+    per-lane ``t < stop`` select (no copies of the parameters: as fast as a bare
+    ``vmap(scan)``), then computes the loss of the result once. If some lane met a
+    stopping event (a non-finite loss, ``tol``), the chunk is run again from its
+    start with that lane's ``stop`` moved to the event, so it keeps the parameters
+    and optimizer state it had there. Both passes run the same compiled loop, and
+    the lanes without an event compute exactly what they did in the first pass.
     """
-    t_end = jnp.minimum(ts[-1] + 1, limit)  # the update after the chunk's last live one
+    t_check = jnp.minimum(ts[-1] + 1, limit)  # the batch that checks a pass's result
+    batched = lanes.batched
 
-    def over_lanes(fn: Callable[..., Any], out_axes: Any = 0) -> Callable[..., Any]:
-        return jax.vmap(fn, out_axes=out_axes) if lanes.batched else fn
-
-    def indices(key: PRNGKey) -> tuple[Array | None, Array | None]:
-        """The batches of the chunk's updates, and of the loss after its last one."""
-        both = batch_indices(plan, key, jnp.concatenate([ts, t_end[None]]))
-        return (None, None) if both is None else (both[:-1], both[-1])
-
-    def unchecked(hyperparameters: Any, key: PRNGKey, lane: Carry):
-        step = functools.partial(_fast_step, plan, make_optimizer(hyperparameters), data, key)
-        batches, end_batch = indices(key)
-        lane, record = jax.lax.scan(step, lane, (ts, batches))
-        return lane, record, _end_loss(plan, data, key, lane, t_end, end_batch)
-
-    def checked(hyperparameters: Any, key: PRNGKey, lane: Carry):
-        optimizer = make_optimizer(hyperparameters)
-        step = functools.partial(_careful_step, plan, optimizer, data, key, tol, limit)
-        batches, end_batch = indices(key)
-        replay, record = jax.lax.scan(
-            step, Checked(lane, lane.params, lane.opt_state), (ts, batches)
+    def one_pass(hyperparameters: Any, key: PRNGKey, lane: Carry, stop: Array):
+        both = batch_indices(plan, key, jnp.concatenate([ts, t_check[None]]))
+        batches, end_batch = (None, None) if both is None else (both[:-1], both[-1])
+        step = functools.partial(
+            _step, plan, make_optimizer(hyperparameters), data, key, limit, stop
         )
-        end_loss = _end_loss(plan, data, key, replay.run, t_end, end_batch)
-        return _reject_last(replay, end_loss, ts[0], t_end, limit), record
-
-    def frozen() -> tuple[Carry, Record]:
-        record = Record(
-            loss=jnp.broadcast_to(carry.prev_loss, (ts.shape[0], *carry.prev_loss.shape)),
-            params=None
-            if not plan.record_params
-            else jax.tree.map(lambda a: jnp.broadcast_to(a, (ts.shape[0], *a.shape)), carry.params),
-            grad_norm=None,
-        )
-        return carry, record
+        end, record = jax.lax.scan(step, lane, (ts, batches))
+        return end, record, _end_loss(plan, data, key, end.params, t_check, end_batch)
 
     # records come out update-major, [updates, lanes, …]: no transposes per chunk
-    fast_carry, fast_record, end_loss = over_lanes(unchecked, (0, 1, 0))(
-        lanes.hyperparameters, lanes.keys, carry
+    run_pass = jax.vmap(one_pass, out_axes=(0, 1, 0)) if batched else one_pass
+    events = functools.partial(_events, plan, tol, ts, t_check)
+    if batched:
+        events = jax.vmap(events, in_axes=(0, 0, 1, 0))
+
+    def body(state):
+        n, stop, status, stopped_at, _, _ = state
+        out = run_pass(lanes.hyperparameters, lanes.keys, carry, stop)
+        found = events(carry, stop, out[1], out[2])
+        changed = found.stop < stop
+        status = jnp.where(changed, jnp.where(found.converged, CONVERGED, DIVERGED), status)
+        stopped_at = jnp.where(changed, found.stopped_at, stopped_at)
+        return n + 1, found.stop, status.astype(jnp.int32), stopped_at, out, jnp.any(changed)
+
+    first_stop = jnp.where(carry.status == RUNNING, limit, ts[0]).astype(jnp.int32)
+    no_pass = jax.tree.map(
+        lambda a: jnp.zeros(a.shape, a.dtype),
+        jax.eval_shape(run_pass, lanes.hyperparameters, lanes.keys, carry, first_stop),
     )
-    fast_carry = fast_carry._replace(prev_loss=fast_record.loss[-1])
-    needs_checks = functools.partial(_needs_checks, plan, tol)
-    alarm = (jax.vmap(needs_checks, in_axes=(0, 1, 0)) if lanes.batched else needs_checks)(
-        carry, fast_record, end_loss
+    _, stop, status, stopped_at, (end, record, _), _ = jax.lax.while_loop(
+        lambda state: (state[0] == 0) | (state[5] & (state[0] < 2)),
+        body,
+        (jnp.array(0), first_stop, carry.status, carry.stopped_at, no_pass, jnp.array(True)),
     )
+    # After a lane stops, its record repeats the loss of its final parameters.
+    stopped_index = jnp.clip(stop - ts[0], 0, ts.shape[0] - 1)
+    losses = record.loss
+    at_stop = (
+        jnp.take_along_axis(losses, stopped_index[None], axis=0)[0]
+        if batched
+        else losses[stopped_index]
+    )
+    final_loss = jnp.where(jnp.isfinite(at_stop), at_stop, carry.prev_loss)
     running = carry.status == RUNNING
-    replay = running & (alarm | (ts[-1] >= limit))
-    other_carry, other_record = jax.lax.cond(
-        jnp.any(replay),
-        lambda: over_lanes(checked, (0, 1))(lanes.hyperparameters, lanes.keys, carry),
-        frozen,
-    )
-    use_other = replay | ~running
-    fast_record = fast_record._replace(grad_norm=None)
-    return (
-        _select_lanes(use_other, other_carry, fast_carry),
-        _select_lanes(use_other, other_record, fast_record, lane_axis=1),
-    )
+    if batched:
+        keep = running[None, :] & (ts[:, None] <= stop[None, :])
+        losses = jnp.where(keep, losses, final_loss[None, :])
+    else:
+        losses = jnp.where(running & (ts <= stop), losses, final_loss)
+    record = record._replace(loss=losses, grad_norm=None)
+    end = end._replace(prev_loss=losses[-1], status=status, stopped_at=stopped_at)
+    return end, record
 
 
-CHUNK_UPDATES = 32
+CHUNK_UPDATES = 100
 """About how many updates a lane takes between two rounds of checks (see :func:`_chunk`)."""
 
 
