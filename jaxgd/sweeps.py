@@ -589,9 +589,14 @@ def sweep(
     float_dtype = jnp.result_type(float)
 
     # Configurations that share their non-numeric hyperparameters share one compiled program.
-    groups: dict[tuple, list[int]] = {}
-    for c, config in enumerate(configs):
-        static = tuple(sorted((n, v) for n, v in config.items() if not _is_numeric(v)))
+    # (Checked per hyperparameter first: a name whose values are all numbers never splits.)
+    names = list(dict.fromkeys(n for config in configs for n in config))
+    splitting = [n for n in names if not all(_is_numeric(c.get(n, 0.0)) for c in configs)]
+    groups: dict[tuple, list[int]] = {} if splitting else {(): list(range(len(configs)))}
+    for c, config in enumerate(configs if splitting else []):
+        static = tuple(
+            sorted((n, config[n]) for n in splitting if n in config and not _is_numeric(config[n]))
+        )
         groups.setdefault(static, []).append(c)
 
     if chunk_size is None:
