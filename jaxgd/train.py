@@ -404,10 +404,6 @@ def _select(flag: Array, on_true: Any, on_false: Any) -> Any:
     return jax.tree.map(lambda a, b: jnp.where(flag, a, b), on_true, on_false)
 
 
-def _shuffles(plan: Plan) -> bool:
-    return plan.batch_size is not None and plan.sampling == "shuffle"
-
-
 def _evaluate(
     plan: Plan, data: Batch | None, key: PRNGKey, index: Array | None, t: Array, params: Params
 ) -> tuple[Array, Params]:
