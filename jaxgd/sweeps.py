@@ -244,8 +244,9 @@ def estimate_lane_bytes(plan: Plan, init_fn: InitFn, data: Batch | None, key: PR
 
     The sum of the sizes of every intermediate value of one gradient evaluation
     on one batch (from the jaxpr of ``value_and_grad``), plus eight copies of
-    the parameters (parameters, gradients, updates, optimizer moments, the
-    previous step's copies), plus the recorded histories. Cached per problem shape.
+    the parameters (parameters, gradients, updates, optimizer moments, and the
+    copies a chunk keeps to run again from its start), plus the recorded
+    histories. Cached per problem shape.
     """
     shapes = None if data is None else tuple((a.shape, str(a.dtype)) for a in data)
     return _lane_bytes(plan, init_fn, shapes, jax.eval_shape(lambda: key))
