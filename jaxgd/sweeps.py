@@ -32,7 +32,6 @@ import csv
 import dataclasses
 import functools
 import inspect
-import itertools
 import json
 import math
 import sys
@@ -45,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd._types import Array, Batch, InitFn, LossFn, PRNGKey
-from jaxgd.train import Lanes, Plan, make_plan, run
+from jaxgd.train import FitResult, Lanes, Plan, make_plan, run
 
 # ----------------------------------------------------------------------------- search spaces
 
@@ -119,12 +118,14 @@ def lane_keys(key: PRNGKey, seed: int) -> tuple[PRNGKey, PRNGKey]:
     return init_key, data_key
 
 
-def _is_numeric(value: Any) -> bool:
-    if type(value) is float:  # the common case, checked first: sweeps call this per lane
-        return True
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, (bool, np.bool_)
+def _is_numeric_type(kind: type) -> bool:
+    return issubclass(kind, (int, float, np.integer, np.floating)) and not issubclass(
+        kind, (bool, np.bool_)
     )
+
+
+def _is_numeric(value: Any) -> bool:
+    return _is_numeric_type(type(value))
 
 
 def _accepted_names(factory: Callable[..., Any]) -> list[str] | None:
@@ -142,17 +143,38 @@ def _accepted_names(factory: Callable[..., Any]) -> list[str] | None:
     ]
 
 
+class Configurations(NamedTuple):
+    """The hyperparameter configurations of a sweep, one column per hyperparameter.
+
+    ``columns[name][c]`` is configuration ``c``'s value: a float64 array when every
+    value is a number, otherwise an object array. ``count`` is the number of
+    configurations (1 for a sweep over seeds only, which has no columns).
+    """
+
+    columns: dict[str, np.ndarray]
+    count: int
+
+
+def _column(values: Sequence[Any]) -> np.ndarray:
+    """Values as a float64 array if all are numbers, else as a 1-D object array."""
+    if all(_is_numeric_type(kind) for kind in set(map(type, values))):
+        return np.asarray(values, np.float64)
+    column = np.empty(len(values), object)
+    column[:] = list(values)
+    return column
+
+
 def configurations(
     optimizer: Callable[..., Any],
     grid: Mapping[str, Sequence[Any]] | None,
     random: Mapping[str, Any] | None,
     n_random: int | None,
     key: PRNGKey,
-) -> list[dict[str, Any]]:
+) -> Configurations:
     """The hyperparameter configurations of a sweep: grid points × random draws.
 
-    Each grid point (cartesian product of the value lists) is combined with
-    ``n_random`` independent draws from ``random``.
+    Each grid point (cartesian product of the value lists, the last name varying
+    fastest) is combined with ``n_random`` independent draws from ``random``.
     """
     grid = dict(grid or {})
     random = dict(random or {})
@@ -181,31 +203,32 @@ def configurations(
             f"the optimizer factory does not accept {', '.join(unknown)}; it accepts "
             f"{', '.join(accepted)}."
         )
-    for name, values in grid.items():
-        if name == "learning_rate":
-            bad = [v for v in values if _is_numeric(v) and not (math.isfinite(v) and v > 0)]
-            if bad:
-                raise ValueError(
-                    f"grid['learning_rate'] has non-positive or non-finite values {bad}; "
-                    "learning rates must be > 0."
-                )
-    grid_points = [
-        dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())
-    ]
-    if not random:
-        return grid_points
-    n = len(grid_points) * int(n_random)
-    draw_key = jax.random.split(key)[0]
-    draws = {
-        name: _draw(dist, jax.random.fold_in(draw_key, i), n, name)
-        for i, (name, dist) in enumerate(sorted(random.items()))
+    grid_values = {name: _column(values) for name, values in grid.items()}
+    if "learning_rate" in grid_values:
+        rates = grid_values["learning_rate"]
+        numbers = rates if rates.dtype != object else rates[[_is_numeric(v) for v in rates]]
+        numbers = np.asarray(numbers, np.float64)
+        bad = numbers[~(np.isfinite(numbers) & (numbers > 0))]
+        if bad.size:
+            raise ValueError(
+                f"grid['learning_rate'] has non-positive or non-finite values {bad.tolist()}; "
+                "learning rates must be > 0."
+            )
+    sizes = [len(values) for values in grid_values.values()]
+    n_points = math.prod(sizes)
+    point_index = np.indices(sizes).reshape(len(sizes), n_points) if sizes else []
+    columns = {
+        name: values[index]
+        for (name, values), index in zip(grid_values.items(), point_index, strict=True)
     }
-    configs = []
-    for i in range(n):
-        point = dict(grid_points[i // int(n_random)])
-        point.update({name: values[i] for name, values in draws.items()})
-        configs.append(point)
-    return configs
+    if not random:
+        return Configurations(columns, n_points)
+    n = n_points * int(n_random)
+    columns = {name: np.repeat(values, int(n_random)) for name, values in columns.items()}
+    draw_key = jax.random.split(key)[0]
+    for i, (name, dist) in enumerate(sorted(random.items())):
+        columns[name] = _column(_draw(dist, jax.random.fold_in(draw_key, i), n, name))
+    return Configurations(columns, n)
 
 
 # ----------------------------------------------------------------------------- the compiled lanes
@@ -230,9 +253,26 @@ def _run_lanes(plan, factory, static_hp, init_fn, data, tol, key, lane_hp, lane_
 
 
 def _lowest_finite(losses: Array, final_loss: Array) -> Array:
-    """Per lane: the lowest finite recorded or final loss (+inf if none is finite)."""
-    both = jnp.concatenate([losses, final_loss[:, None].astype(losses.dtype)], axis=1)
-    return jnp.min(jnp.where(jnp.isfinite(both), both, jnp.inf), axis=1)
+    """Per lane: the lowest finite recorded or final loss (+inf if none is finite).
+
+    ``losses`` is records-first, ``[records, lanes]``, as :func:`jaxgd.train.run` returns it.
+    """
+    both = jnp.concatenate([losses, final_loss[None, :].astype(losses.dtype)], axis=0)
+    return jnp.min(jnp.where(jnp.isfinite(both), both, jnp.inf), axis=0)
+
+
+def _on_host_lanes_first(result: FitResult, n_lanes: int) -> FitResult:
+    """The first ``n_lanes`` lanes of ``result`` as NumPy arrays, every field lanes-first.
+
+    The histories come records-first from the program; their lanes-first form is a
+    transposed view (no copy).
+    """
+    lanes_first = functools.partial(np.moveaxis, source=0, destination=1)
+    result = result._replace(
+        losses=lanes_first(np.asarray(result.losses)),
+        param_history=jax.tree.map(lambda a: lanes_first(np.asarray(a)), result.param_history),
+    )
+    return jax.tree.map(lambda a: np.asarray(a)[:n_lanes], result)
 
 
 def _tree_bytes(tree: Any) -> int:
@@ -249,7 +289,7 @@ def estimate_lane_bytes(plan: Plan, init_fn: InitFn, data: Batch | None, key: PR
     histories. Cached per problem shape.
     """
     shapes = None if data is None else tuple((a.shape, str(a.dtype)) for a in data)
-    return _lane_bytes(plan, init_fn, shapes, jax.eval_shape(lambda: key))
+    return _lane_bytes(plan, init_fn, shapes, jax.ShapeDtypeStruct(key.shape, key.dtype))
 
 
 @functools.lru_cache(maxsize=64)
@@ -582,23 +622,13 @@ def sweep(
         raise ValueError(f"seeds={seeds!r}: give a positive count or a list of integers.")
     configs = configurations(optimizer, grid, random, n_random, key)
     n_seeds = len(seed_list)
-    n_lanes = len(configs) * n_seeds
+    n_lanes = configs.count * n_seeds
     devices_used = resolve_devices(devices)
     if data is not None:
         data = tuple(jnp.asarray(a) for a in data)
     tol_array = None if tol is None else jnp.asarray(tol)
     float_dtype = jnp.result_type(float)
-
-    # Configurations that share their non-numeric hyperparameters share one compiled program.
-    # (Checked per hyperparameter first: a name whose values are all numbers never splits.)
-    names = list(dict.fromkeys(n for config in configs for n in config))
-    splitting = [n for n in names if not all(_is_numeric(c.get(n, 0.0)) for c in configs)]
-    groups: dict[tuple, list[int]] = {} if splitting else {(): list(range(len(configs)))}
-    for c, config in enumerate(configs if splitting else []):
-        static = tuple(
-            sorted((n, config[n]) for n in splitting if n in config and not _is_numeric(config[n]))
-        )
-        groups.setdefault(static, []).append(c)
+    groups = _program_groups(configs)
 
     if chunk_size is None:
         lane_bytes = estimate_lane_bytes(plan, init_fn, data, key)
@@ -622,8 +652,12 @@ def sweep(
     outputs: list[tuple[np.ndarray, Any]] = []
     try:
         for static, members in groups.items():
-            names = sorted(n for n, v in configs[members[0]].items() if _is_numeric(v))
-            values = {n: np.asarray([configs[c][n] for c in members], np.float64) for n in names}
+            static_names = {n for n, _ in static}
+            values = {
+                n: np.asarray(column[members], np.float64)
+                for n, column in sorted(configs.columns.items())
+                if n not in static_names
+            }
             # Lane j of this group: configuration members[j // n_seeds], seed j % n_seeds.
             group_lanes = len(members) * n_seeds
             for start in range(0, group_lanes, chunk_size):
@@ -644,8 +678,12 @@ def sweep(
                 result = _gather(result)
                 lane_index = np.asarray(members)[local // n_seeds] * n_seeds + local % n_seeds
                 n_real = len(local)
+                fit_result, best = result
                 outputs.append(
-                    (lane_index, jax.tree.map(lambda a, n=n_real: np.asarray(a)[:n], result))
+                    (
+                        lane_index,
+                        (_on_host_lanes_first(fit_result, n_real), np.asarray(best)[:n_real]),
+                    )
                 )
                 if bar is not None:
                     bar.update(len(local))
@@ -655,7 +693,24 @@ def sweep(
     return _assemble(configs, seed_list, outputs, plan)
 
 
-def _assemble(configs, seed_list, outputs, plan: Plan) -> SweepResult:
+def _program_groups(configs: Configurations) -> dict[tuple, np.ndarray]:
+    """Configurations that share one compiled program: static values -> their indices.
+
+    A configuration's non-numeric values (a string, a bool, a schedule) are static
+    arguments of the program; its numbers are traced, one per lane.
+    """
+    splitting = sorted(n for n, column in configs.columns.items() if column.dtype == object)
+    if not splitting:
+        return {(): np.arange(configs.count)}
+    groups: dict[tuple, list[int]] = {}
+    for c in range(configs.count):
+        values = ((n, configs.columns[n][c]) for n in splitting)
+        static = tuple((n, v) for n, v in values if not _is_numeric(v))
+        groups.setdefault(static, []).append(c)
+    return {static: np.asarray(members) for static, members in groups.items()}
+
+
+def _assemble(configs: Configurations, seed_list, outputs, plan: Plan) -> SweepResult:
     order = np.concatenate([index for index, _ in outputs])
     if len(outputs) == 1 and np.array_equal(order, np.arange(len(order))):
         merged, best = outputs[0][1]  # one chunk, lanes in order: no copies
@@ -665,19 +720,13 @@ def _assemble(configs, seed_list, outputs, plan: Plan) -> SweepResult:
             lambda *parts: np.concatenate(parts)[inverse], *[result for _, result in outputs]
         )
     n_seeds = len(seed_list)
-    names = list(dict.fromkeys(n for config in configs for n in config))
-    hyperparameters = {}
-    for n in names:
-        per_config = [config.get(n) for config in configs]
-        numeric = all(_is_numeric(v) for v in per_config)
-        column = np.asarray(per_config, np.float64 if numeric else object)
-        hyperparameters[n] = np.repeat(column, n_seeds)
+    hyperparameters = {n: np.repeat(column, n_seeds) for n, column in configs.columns.items()}
     status = np.where(
         merged.diverged, "diverged", np.where(merged.converged, "converged", "completed")
     )
     return SweepResult(
         hyperparameters=hyperparameters,
-        seeds=np.tile(np.asarray(seed_list), len(configs)),
+        seeds=np.tile(np.asarray(seed_list), configs.count),
         final_loss=np.asarray(merged.final_loss, np.float64),
         best_loss=best.astype(np.float64),
         status=status,

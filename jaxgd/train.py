@@ -537,16 +537,20 @@ def _events(
     record: Record,
     end_loss: Array,
 ) -> Events:
-    """The first stopping event of one lane in a pass over updates ``ts`` that stopped at ``stop``.
+    """The first stopping event of each lane in a pass over updates ``ts`` that stopped at ``stop``.
 
     Convergence at ``t`` (a taken update, ``t < stop``): ``|L_t − L_{t−1}| <= tol`` (or
     ``‖g_t‖ <= tol``); the run keeps θ_t. Divergence at ``t <= stop``: L_t is not
     finite, so update ``t − 1`` is rejected and the run keeps θ_{t−1}; ``end_loss``
     (the loss of the pass's result, on batch ``t_check``) checks the last update.
     Returns the new ``stop`` (unchanged if nothing happened).
+
+    Works on the records as the pass wrote them, update-major (``[updates, lanes]``, or
+    ``[updates]`` for a single run): every reduction runs over axis 0, with no transposes.
     """
     running = start.status == RUNNING
     losses = record.loss
+    update = ts.reshape(ts.shape + (1,) * (losses.ndim - 1))  # broadcasts against the lanes
     finite = jnp.isfinite(losses)
     if plan.stop_on == "loss_change":
         previous = jnp.concatenate([start.prev_loss[None], losses[:-1]])
@@ -555,10 +559,11 @@ def _events(
         met = finite & (record.grad_norm <= tol)
     else:
         met = jnp.zeros_like(finite)
-    converged_at = jnp.min(jnp.where(running & met & (ts < stop), ts, NEVER))
-    bad_at = jnp.min(jnp.where(running & ~finite & (ts <= stop), ts, NEVER))
-    end_bad = running & (stop >= t_check) & ~jnp.isfinite(end_loss)
-    bad_at = jnp.minimum(bad_at, jnp.where(end_bad, t_check, NEVER))
+    converged_at = jnp.min(jnp.where(met & (update < stop[None]), update, NEVER), axis=0)
+    bad_at = jnp.min(jnp.where(~finite & (update <= stop[None]), update, NEVER), axis=0)
+    end_bad = (stop >= t_check) & ~jnp.isfinite(end_loss)
+    bad_at = jnp.where(running, jnp.minimum(bad_at, jnp.where(end_bad, t_check, NEVER)), NEVER)
+    converged_at = jnp.where(running, converged_at, NEVER)
     converged = converged_at < bad_at
     diverged = bad_at < converged_at
     return Events(
@@ -605,8 +610,6 @@ def _chunk(
     # records come out update-major, [updates, lanes, …]: no transposes per chunk
     run_pass = jax.vmap(one_pass, out_axes=(0, 1, 0)) if batched else one_pass
     events = functools.partial(_events, plan, tol, ts, t_check)
-    if batched:
-        events = jax.vmap(events, in_axes=(0, 0, 1, 0))
 
     def body(state):
         n, stop, status, stopped_at, _, _ = state
@@ -674,7 +677,9 @@ def advance(
     """Run updates ``start, …, start + n_records × record_every − 1`` of every lane.
 
     A scan over chunks of :func:`_chunk`; each chunk keeps the record of every
-    ``record_every``-th update. Updates past ``plan.n_updates`` do nothing.
+    ``record_every``-th update. Updates past ``plan.n_updates`` do nothing. The
+    history comes out records-first, ``[records, (lanes,) …]``, as the loop writes it
+    (a transpose of a long history costs as much as a chunk's checks).
     """
     r = plan.record_every
     per_chunk = _records_per_chunk(n_records, r)
@@ -689,11 +694,10 @@ def advance(
 
     carry, history = jax.lax.scan(body, carry, ts.reshape(n_chunks, per_chunk * r))
 
-    def lanes_first(a: Array) -> Array:  # [chunks, per_chunk, (lanes,) …] -> [(lanes,) records, …]
-        a = a.reshape(n_chunks * per_chunk, *a.shape[2:])[:n_records]
-        return jnp.moveaxis(a, 0, 1) if lanes.batched else a
+    def records_first(a: Array) -> Array:  # [chunks, per_chunk, (lanes,) …] -> [records, …]
+        return a.reshape(n_chunks * per_chunk, *a.shape[2:])[:n_records]
 
-    return carry, jax.tree.map(lanes_first, history)
+    return carry, jax.tree.map(records_first, history)
 
 
 def init_lanes(
@@ -743,7 +747,8 @@ def run(
     """Whole runs of every lane as one pure, traceable function (what :func:`jaxgd.sweep` jits).
 
     ``params`` (and ``opt_state``, if given) carry a leading lane axis, as do the
-    fields of the result.
+    fields of the result, except the histories (``losses``, ``param_history``): those
+    are records-first, ``[records, lanes, …]``, as the loop writes them.
     """
     carry = init_lanes(plan, make_optimizer, lanes, params, data, opt_state)
     carry, history = advance(plan, make_optimizer, lanes, carry, data, tol, 0, plan.n_records)
