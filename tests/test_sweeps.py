@@ -186,6 +186,21 @@ def test_non_numeric_hyperparameters_form_their_own_programs(x64):
         np.testing.assert_array_equal(result.losses[i], solo(problem, sgd, record, steps=50).losses)
 
 
+def test_a_hyperparameter_mixing_numbers_and_schedules_splits_only_the_schedules(x64):
+    # learning_rate holds two numbers (traced lanes of one program) and a schedule (a
+    # program of its own); a constant schedule of 1e-3 must train exactly as 1e-3 does.
+    problem = problems.rosenbrock()
+    schedule = optax.constant_schedule(1e-3)
+    grid = {"learning_rate": [1e-4, schedule, 1e-3]}
+    result = sweep(problem.loss_fn, problem.init_fn, None, sgd, grid=grid, steps=50, key=KEY)
+    assert result.hyperparameters["learning_rate"].dtype == object
+    assert result.hyperparameters["learning_rate"][1] is schedule
+    np.testing.assert_array_equal(result.losses[1], result.losses[2])
+    assert not np.array_equal(result.losses[0], result.losses[2])
+    for i, record in enumerate(result.to_records()):
+        np.testing.assert_array_equal(result.losses[i], solo(problem, sgd, record, steps=50).losses)
+
+
 def test_random_search_is_reproducible_and_in_range():
     problem = problems.geron_linear()
     kwargs = dict(
