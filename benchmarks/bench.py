@@ -17,8 +17,9 @@ For each workload (see workloads.py) and lane count, in this one process:
 Reported: run-steps per second (lanes × steps / seconds), the ratio of jaxgd's rate to each
 method's, compile time (first call minus a steady call), peak resident memory added while the
 method ran, achieved matrix-product FLOP/s and its share of (f), and the largest relative
-difference of the lanes' final losses from jaxgd's. Times are the minimum of the repeats.
-The machine is shared, so only ratios measured in the same run mean anything.
+difference of the lanes' final losses from jaxgd's. Times are the minimum over steady calls
+taken in rounds, one call of each method per round (see ``interleaved_minimum``): the
+machine is shared, so only ratios measured side by side in the same run mean anything.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -71,6 +73,7 @@ class Row:
     share_of_limit_2048: float | None = None
     peak_rss_mib: float | None = None
     max_rel_diff_vs_jaxgd: float | None = None
+    calls: int = 1
     note: str = ""
 
 
@@ -111,18 +114,33 @@ class PeakMemory:
         return (self.peak - self.start) / 2**20 if self.start else None
 
 
-def timed(run, repeats: int):
-    """(first-call seconds, steady seconds = min over repeats, result, peak MiB)."""
-    start = time.perf_counter()
-    result = run()
-    first = time.perf_counter() - start
-    best = float("inf")
-    with PeakMemory() as memory:
-        for _ in range(repeats):
+def interleaved_minimum(
+    runs: dict[str, Any], repeats: int, min_seconds: float, max_samples: int = 100
+) -> tuple[dict[str, float], dict[str, int]]:
+    """Each method's fastest steady call, sampled in rounds of one call per method.
+
+    Rounds spread the machine's noise over every method alike (one method's slow
+    minute does not fall on it alone). A method is called at least ``repeats`` times
+    and, when its calls are short, until they add up to ``min_seconds`` (at most
+    ``max_samples`` calls), so a run of a few milliseconds gets as many chances as
+    one of a few seconds. Returns (minimum seconds, number of calls) per method.
+    """
+    best = dict.fromkeys(runs, float("inf"))
+    spent = dict.fromkeys(runs, 0.0)
+    calls = dict.fromkeys(runs, 0)
+
+    def wanted(name: str) -> bool:
+        return calls[name] < repeats or (spent[name] < min_seconds and calls[name] < max_samples)
+
+    while pending := [name for name in runs if wanted(name)]:
+        for name in pending:
             start = time.perf_counter()
-            result = run()
-            best = min(best, time.perf_counter() - start)
-    return first, best, result, memory.peak_mib
+            runs[name]()
+            elapsed = time.perf_counter() - start
+            best[name] = min(best[name], elapsed)
+            spent[name] += elapsed
+            calls[name] += 1
+    return best, calls
 
 
 def matmul_rate(shape_a, shape_b, repeats: int = 5) -> float:
@@ -161,30 +179,50 @@ def max_relative_difference(a, b) -> float | None:
     return float(np.max(np.abs(a[ok] - b[ok]) / np.maximum(np.abs(b[ok]), 1e-30)))
 
 
-def bench_workload(workload: Workload, n_lanes: int, repeats: int, limit_2048: float, log):
-    rows: list[Row] = []
+SLOW_METHODS = ("per-step", "torch.optim")
+"""Methods timed on 2 lanes and extrapolated, with one steady call (they take minutes in full)."""
+
+
+def bench_workload(
+    workload: Workload, n_lanes: int, repeats: int, min_seconds: float, limit_2048: float, log
+):
     methods = METHODS + (TORCH_METHODS if methods_torch.available() else [])
     limit = limit_for(workload, n_lanes)
     flops = workload.flops_per_lane_step()
-    reference = None
+    prepared = {}
     for name, prepare in methods:
-        prepared = prepare(workload, n_lanes)
-        if prepared is None:
-            continue
-        run, measured = prepared
-        slow = name.startswith(("per-step", "torch.optim"))
-        first, best, finals, peak = timed(run, 1 if slow else repeats)
-        scale = n_lanes / measured
-        run_s = best * scale
+        if (entry := prepare(workload, n_lanes)) is not None:
+            prepared[name] = entry
+    first, finals, peak = {}, {}, {}
+    for name, (run, _) in prepared.items():  # first calls: compile, and the results compared
+        start = time.perf_counter()
+        finals[name] = run()
+        first[name] = time.perf_counter() - start
+        with PeakMemory() as memory:  # one steady call watched for memory (not timed)
+            run()
+        peak[name] = memory.peak_mib
+    fast = {n: run for n, (run, _) in prepared.items() if not n.startswith(SLOW_METHODS)}
+    slow = {n: run for n, (run, _) in prepared.items() if n.startswith(SLOW_METHODS)}
+    best, calls = interleaved_minimum(fast, repeats, min_seconds)
+    slow_best, slow_calls = interleaved_minimum(slow, 1, 0.0)
+    best.update(slow_best)
+    calls.update(slow_calls)
+
+    rows: list[Row] = []
+    reference = None
+    for name, (_, measured) in prepared.items():
+        run_s = best[name] * n_lanes / measured
+        notes = [f"timed on {measured} lane(s), extrapolated"] if measured < n_lanes else []
         row = Row(
             workload=workload.name,
             lanes=n_lanes,
             method=name,
             run_s=run_s,
-            compile_s=max(first - best, 0.0),
+            compile_s=max(first[name] - best[name], 0.0),
             lane_steps_per_s=n_lanes * workload.steps / run_s,
-            peak_rss_mib=peak,
-            note=f"timed on {measured} lane(s), extrapolated" if measured < n_lanes else "",
+            peak_rss_mib=peak[name],
+            calls=calls[name],
+            note="; ".join(notes),
         )
         if flops is not None:
             row.gflops = flops * n_lanes * workload.steps / run_s / 1e9
@@ -192,10 +230,12 @@ def bench_workload(workload: Workload, n_lanes: int, repeats: int, limit_2048: f
             if limit is not None:
                 row.share_of_limit_shapes = row.gflops * 1e9 / limit
         if reference is None:
-            reference = (row, finals)
+            reference = row
         else:
-            row.speedup_of_jaxgd = run_s / reference[0].run_s
-            row.max_rel_diff_vs_jaxgd = max_relative_difference(finals, reference[1])
+            row.speedup_of_jaxgd = run_s / reference.run_s
+            row.max_rel_diff_vs_jaxgd = max_relative_difference(
+                finals[name], finals[reference.method]
+            )
         rows.append(row)
         log(format_row(row))
     return rows, limit
@@ -207,6 +247,7 @@ def format_row(row: Row) -> str:
         f"{row.run_s:9.3f} s",
         f"{row.lane_steps_per_s:12.4g} run-steps/s",
         f"compile {row.compile_s:6.2f} s",
+        f"min of {row.calls:3d}",
     ]
     if row.speedup_of_jaxgd is not None:
         parts.append(f"jaxgd is {row.speedup_of_jaxgd:7.2f}× faster")
@@ -317,7 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only these workloads (repeatable)",
     )
     parser.add_argument(
-        "--repeats", type=int, default=None, help="steady repeats (default 3, quick 1)"
+        "--repeats",
+        type=int,
+        default=None,
+        help="steady calls per method at least (default 3, quick 1); calls shorter than that "
+        "repeat until they add up to 2 s (quick 0.5 s), at most 100",
     )
     return parser
 
@@ -325,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 3)
+    min_seconds = 0.5 if args.quick else 2.0
     log = (lambda text: print(text, file=sys.stderr)) if args.json else print
     limit_2048 = matmul_rate((2048, 2048), (2048, 2048))
     meta = {
@@ -346,7 +392,9 @@ def main(argv: list[str] | None = None) -> int:
         workload = quick(WORKLOADS[name]) if args.quick else WORKLOADS[name]
         log(f"\n{name}: {workload.description}")
         for n_lanes in workload.lanes:
-            new_rows, limit = bench_workload(workload, n_lanes, repeats, limit_2048, log)
+            new_rows, limit = bench_workload(
+                workload, n_lanes, repeats, min_seconds, limit_2048, log
+            )
             rows += new_rows
             limits[f"{name} ({n_lanes} lanes)"] = limit
     out = Path(args.out)

@@ -53,3 +53,24 @@ def test_bench_cli_writes_its_table(tmp_path):
     table = (tmp_path / "bench.md").read_text()
     assert "jaxgd.sweep" in table and "loop of jitted optax runs" in table
     assert (tmp_path / "bench.png").stat().st_size > 10_000
+
+
+def test_interleaved_minimum_samples_in_rounds_and_gives_short_calls_more_chances(monkeypatch):
+    from benchmarks import bench
+
+    clock, order = [0.0], []
+    short_durations = iter([0.03, 0.01, 0.02] * 10)
+
+    def method(name, duration):
+        def run():
+            order.append(name)
+            clock[0] += duration() if callable(duration) else duration
+
+        return run
+
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
+    runs = {"short": method("short", lambda: next(short_durations)), "long": method("long", 1.0)}
+    best, calls = bench.interleaved_minimum(runs, repeats=2, min_seconds=0.5, max_samples=20)
+    assert order[:4] == ["short", "long", "short", "long"]  # one call of each per round
+    assert calls == {"short": 20, "long": 2}  # short: capped at max_samples before 0.5 s
+    assert best == pytest.approx({"short": 0.01, "long": 1.0})
