@@ -17,10 +17,7 @@ import optax
 
 import jaxgd
 from benchmarks.workloads import KEY, Workload, data_key, start_params
-
-
-def _epoch_order(key, epoch, n_examples):
-    return jax.random.permutation(jax.random.fold_in(key, epoch), n_examples).astype(jnp.int32)
+from jaxgd.train import epoch_order
 
 
 def _batch(workload: Workload, data, order, t):
@@ -43,13 +40,13 @@ def _optax_run(workload: Workload, problem, make_optimizer):
     def run(params, lr, key):
         opt = make_optimizer(lr)
         state = opt.init(params)
-        order = _epoch_order(key, 0, n) if workload.batch_size else jnp.zeros((0,), jnp.int32)
+        order = epoch_order(key, 0, n) if workload.batch_size else jnp.zeros((0,), jnp.int32)
 
         def step(carry, t):
             params, state, order = carry
             if workload.batch_size:
                 order = jax.lax.cond(
-                    t % per_epoch == 0, lambda: _epoch_order(key, t // per_epoch, n), lambda: order
+                    t % per_epoch == 0, lambda: epoch_order(key, t // per_epoch, n), lambda: order
                 )
             xb, yb = _batch(workload, data, order, t)
             loss, grads = jax.value_and_grad(loss_fn)(params, xb, yb)
@@ -144,7 +141,7 @@ def prepare_per_step_loop(workload: Workload, n_lanes: int, max_lanes: int = 2):
     orders = (
         np.stack(
             [
-                np.asarray(_epoch_order(key, e, n))
+                np.asarray(epoch_order(key, e, n))
                 for e in range(math.ceil(workload.steps / per_epoch))
             ]
         )

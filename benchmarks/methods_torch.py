@@ -74,16 +74,13 @@ def _data(problem):
 
 def _orders(workload: Workload, n):
     """The same data order as the JAX methods: a permutation per epoch from the data key."""
-    import jax
+    from jaxgd.train import epoch_order
 
     k = workload.batch_size
     per_epoch = n // k
     epochs = -(-workload.steps // per_epoch)
     key = data_key()
-    return [
-        torch.tensor(np.asarray(jax.random.permutation(jax.random.fold_in(key, e), n)))
-        for e in range(epochs)
-    ]
+    return [torch.tensor(np.asarray(epoch_order(key, e, n))) for e in range(epochs)]
 
 
 def prepare_torch_loop(workload: Workload, n_lanes: int, max_lanes: int = 2):

@@ -16,7 +16,7 @@ Batches
 ``drop_last=True``), or a single update for batch GD.
 
 * ``sampling="shuffle"`` (default): each epoch draws a fresh permutation from
-  ``fold_in(key, epoch)`` and walks through it in batches of ``k``. When ``m``
+  ``fold_in(key, epoch)`` (:func:`epoch_order`) and walks through it in batches of ``k``. When ``m``
   is not a multiple of ``k`` the last batch is smaller: it keeps the compiled
   shape ``k`` and masks the missing examples (the loss is then the mean of
   per-example losses, so ``loss_fn`` must be a mean over examples, as MSE is),
@@ -332,10 +332,21 @@ def _padded_length(plan: Plan) -> int:
     return plan.updates_per_epoch * plan.batch_size if plan.masked else plan.n_examples
 
 
+def epoch_order(key: PRNGKey, epoch: Array | int, n_examples: int) -> Array:
+    """The example order of one epoch: a uniform random permutation of ``0 … n − 1``.
+
+    The examples sorted by 32 random bits each, drawn from ``fold_in(key, epoch)``
+    (the rare equal draws keep their index order). One random draw and a sort:
+    ``jax.random.permutation`` would first split the key, a third random call, which
+    costs about 0.3–0.6 s more XLA compile time in a vmapped mini-batch sweep on CPU.
+    """
+    bits = jax.random.bits(jax.random.fold_in(key, epoch), (n_examples,), jnp.uint32)
+    return jnp.argsort(bits, stable=True).astype(jnp.int32)
+
+
 def _epoch_order(plan: Plan, key: PRNGKey, epoch: Array) -> Array:
-    """The example order of one epoch; with masking, padded with ``n_examples`` (= absent)."""
-    order = jax.random.permutation(jax.random.fold_in(key, epoch), plan.n_examples)
-    order = order.astype(jnp.int32)
+    """:func:`epoch_order`; with masking, padded with ``n_examples`` (= absent)."""
+    order = epoch_order(key, epoch, plan.n_examples)
     padding = _padded_length(plan) - plan.n_examples
     return jnp.concatenate([order, jnp.full((padding,), plan.n_examples, order.dtype)])
 
