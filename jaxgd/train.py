@@ -49,8 +49,8 @@ whole loop takes about 1.3× the time of a bare ``vmap(scan)`` of the same step.
 some lane met a stopping event in the chunk (a non-finite loss, ``tol``) is the
 chunk run a second time from its start, with that lane's ``stop`` moved to the
 event: a lane then keeps exactly the parameters and optimizer state it had
-there, and the others recompute what they computed the first time. Both passes
-run the same compiled loop.
+there, and the others recompute what they computed the first time. Every pass,
+first or second, is one iteration of the same compiled loop.
 """
 
 from __future__ import annotations
@@ -587,83 +587,39 @@ def _events(
     )
 
 
-def _chunk(
+def _settle(
     plan: Plan,
-    make_optimizer: Callable[[Any], GradientTransformation],
-    lanes: Lanes,
-    data: Batch | None,
-    tol: Array | None,
-    limit: Array,
-    carry: Carry,
+    start: Carry,
     ts: Array,
+    stop: Array,
+    status: Array,
+    stopped_at: Array,
+    end: Carry,
+    record: Record,
 ) -> tuple[Carry, Record]:
-    """Updates ``ts`` of every lane, in one pass, or two when some lane stops in the chunk.
-
-    The first pass takes every running lane's updates with no check but the
-    per-lane ``t < stop`` select (no copies of the previous parameters), then computes
-    the loss of the result once. If some lane met a
-    stopping event (a non-finite loss, ``tol``), the chunk is run again from its
-    start with that lane's ``stop`` moved to the event, so it keeps the parameters
-    and optimizer state it had there. Both passes run the same compiled loop, and
-    the lanes without an event compute exactly what they did in the first pass.
-    """
-    t_check = jnp.minimum(ts[-1] + 1, limit)  # the batch that checks a pass's result
-    batched = lanes.batched
-
-    def one_pass(hyperparameters: Any, key: PRNGKey, lane: Carry, stop: Array):
-        both = batch_indices(plan, key, jnp.concatenate([ts, t_check[None]]))
-        batches, end_batch = (None, None) if both is None else (both[:-1], both[-1])
-        step = functools.partial(
-            _step, plan, make_optimizer(hyperparameters), data, key, limit, stop
-        )
-        end, record = jax.lax.scan(step, lane, (ts, batches))
-        return end, record, _end_loss(plan, data, key, end.params, t_check, end_batch)
-
-    # records come out update-major, [updates, lanes, …]: no transposes per chunk
-    run_pass = jax.vmap(one_pass, out_axes=(0, 1, 0)) if batched else one_pass
-    events = functools.partial(_events, plan, tol, ts, t_check)
-
-    def body(state):
-        n, stop, status, stopped_at, _, _ = state
-        out = run_pass(lanes.hyperparameters, lanes.keys, carry, stop)
-        found = events(carry, stop, out[1], out[2])
-        changed = found.stop < stop
-        status = jnp.where(changed, jnp.where(found.converged, CONVERGED, DIVERGED), status)
-        stopped_at = jnp.where(changed, found.stopped_at, stopped_at)
-        return n + 1, found.stop, status.astype(jnp.int32), stopped_at, out, jnp.any(changed)
-
-    first_stop = jnp.where(carry.status == RUNNING, limit, ts[0]).astype(jnp.int32)
-    no_pass = jax.tree.map(
-        lambda a: jnp.zeros(a.shape, a.dtype),
-        jax.eval_shape(run_pass, lanes.hyperparameters, lanes.keys, carry, first_stop),
-    )
-    _, stop, status, stopped_at, (end, record, _), _ = jax.lax.while_loop(
-        lambda state: (state[0] == 0) | (state[5] & (state[0] < 2)),
-        body,
-        (jnp.array(0), first_stop, carry.status, carry.stopped_at, no_pass, jnp.array(True)),
-    )
-    # After a lane stops, its record repeats the loss of its final parameters.
+    """A pass's result as the chunk's result: from a lane's stop on, its records repeat the
+    loss of its final parameters; the end state takes the lanes' new ``status``."""
     stopped_index = jnp.clip(stop - ts[0], 0, ts.shape[0] - 1)
     losses = record.loss
+    batched = losses.ndim > 1
     at_stop = (
         jnp.take_along_axis(losses, stopped_index[None], axis=0)[0]
         if batched
         else losses[stopped_index]
     )
-    final_loss = jnp.where(jnp.isfinite(at_stop), at_stop, carry.prev_loss)
-    running = carry.status == RUNNING
+    final_loss = jnp.where(jnp.isfinite(at_stop), at_stop, start.prev_loss)
+    running = start.status == RUNNING
     if batched:
         keep = running[None, :] & (ts[:, None] <= stop[None, :])
         losses = jnp.where(keep, losses, final_loss[None, :])
     else:
         losses = jnp.where(running & (ts <= stop), losses, final_loss)
     record = record._replace(loss=losses, grad_norm=None)
-    end = end._replace(prev_loss=losses[-1], status=status, stopped_at=stopped_at)
-    return end, record
+    return end._replace(prev_loss=losses[-1], status=status, stopped_at=stopped_at), record
 
 
 CHUNK_UPDATES = 100
-"""About how many updates a lane takes between two rounds of checks (see :func:`_chunk`)."""
+"""About how many updates a lane takes between two rounds of checks (see :func:`advance`)."""
 
 
 def _records_per_chunk(n_records: int, record_every: int) -> int:
@@ -674,6 +630,18 @@ def _records_per_chunk(n_records: int, record_every: int) -> int:
     target = max(1, CHUNK_UPDATES // record_every)
     divisor = max(d for d in range(1, min(target, n_records) + 1) if n_records % d == 0)
     return divisor if 4 * divisor >= min(target, n_records) else target
+
+
+class _Passes(NamedTuple):
+    """The state of :func:`advance`'s loop: the next pass runs chunk ``chunk`` from ``carry``."""
+
+    chunk: Array
+    rerun: Array
+    stop: Array
+    status: Array
+    stopped_at: Array
+    carry: Carry
+    history: History
 
 
 def advance(
@@ -688,28 +656,107 @@ def advance(
 ) -> tuple[Carry, History]:
     """Run updates ``start, …, start + n_records × record_every − 1`` of every lane.
 
-    A scan over chunks of :func:`_chunk`; each chunk keeps the record of every
-    ``record_every``-th update. Updates past ``plan.n_updates`` do nothing. The
-    history comes out records-first, ``[records, (lanes,) …]``, as the loop writes it
-    (a transpose of a long history costs as much as a chunk's checks).
+    The updates run in chunks of about ``CHUNK_UPDATES``, as passes of one
+    ``while_loop``. A pass takes every lane's updates of its chunk with no check
+    but the per-lane ``t < stop`` select (no copies of the previous parameters),
+    then computes the loss of the result once. If some lane met a stopping event
+    in the chunk (a non-finite loss, ``tol``), the next pass runs the chunk again
+    from its start with that lane's ``stop`` moved to the event, so it keeps the
+    parameters and optimizer state it had there; the lanes without an event
+    compute exactly what they computed the first time. Otherwise the next pass
+    runs the next chunk. Every pass runs the same compiled step, as one iteration
+    of a flat loop (not a loop of passes inside a loop of chunks).
+
+    Each chunk keeps the record of every ``record_every``-th update; updates past
+    ``plan.n_updates`` do nothing. The history comes out records-first,
+    ``[records, (lanes,) …]``, as the loop writes it (a transpose of a long
+    history costs as much as a chunk's checks).
     """
     r = plan.record_every
     per_chunk = _records_per_chunk(n_records, r)
     n_chunks = math.ceil(n_records / per_chunk)
+    length = per_chunk * r
     start = jnp.asarray(start, jnp.int32)
     limit = jnp.minimum(start + n_records * r, plan.n_updates)
-    ts = start + jnp.arange(n_chunks * per_chunk * r, dtype=jnp.int32)
 
-    def body(carry: Carry, chunk_ts: Array) -> tuple[Carry, History]:
-        carry, record = _chunk(plan, make_optimizer, lanes, data, tol, limit, carry, chunk_ts)
-        return carry, History(record.loss[::r], jax.tree.map(lambda a: a[::r], record.params))
+    def chunk_updates(chunk: Array) -> Array:
+        return start + chunk * length + jnp.arange(length, dtype=jnp.int32)
 
-    carry, history = jax.lax.scan(body, carry, ts.reshape(n_chunks, per_chunk * r))
+    def first_stop(status: Array, ts: Array) -> Array:
+        return jnp.where(status == RUNNING, limit, ts[0]).astype(jnp.int32)
+
+    def one_pass(hyperparameters: Any, key: PRNGKey, lane: Carry, stop: Array, ts: Array):
+        t_check = jnp.minimum(ts[-1] + 1, limit)  # the batch that checks the pass's result
+        both = batch_indices(plan, key, jnp.concatenate([ts, t_check[None]]))
+        batches, end_batch = (None, None) if both is None else (both[:-1], both[-1])
+        step = functools.partial(
+            _step, plan, make_optimizer(hyperparameters), data, key, limit, stop
+        )
+        end, record = jax.lax.scan(step, lane, (ts, batches))
+        return end, record, _end_loss(plan, data, key, end.params, t_check, end_batch)
+
+    # records come out update-major, [updates, lanes, …]: no transposes per chunk
+    run_pass = (
+        jax.vmap(one_pass, in_axes=(0, 0, 0, 0, None), out_axes=(0, 1, 0))
+        if lanes.batched
+        else one_pass
+    )
+
+    def strided(record: Record) -> History:
+        return History(record.loss[::r], jax.tree.map(lambda a: a[::r], record.params))
+
+    def body(state: _Passes) -> _Passes:
+        ts = chunk_updates(state.chunk)
+        t_check = jnp.minimum(ts[-1] + 1, limit)
+        end, record, end_loss = run_pass(
+            lanes.hyperparameters, lanes.keys, state.carry, state.stop, ts
+        )
+        found = _events(plan, tol, ts, t_check, state.carry, state.stop, record, end_loss)
+        changed = found.stop < state.stop
+        status = jnp.where(changed, jnp.where(found.converged, CONVERGED, DIVERGED), state.status)
+        status = status.astype(jnp.int32)
+        stopped_at = jnp.where(changed, found.stopped_at, state.stopped_at)
+        rerun = jnp.any(changed) & ~state.rerun  # at most one rerun per chunk
+        end, record = _settle(plan, state.carry, ts, found.stop, status, stopped_at, end, record)
+        history = jax.tree.map(
+            lambda buffer, piece: jax.lax.dynamic_update_index_in_dim(
+                buffer, piece, state.chunk, 0
+            ),
+            state.history,
+            strided(record),
+        )
+        chunk = jnp.where(rerun, state.chunk, state.chunk + 1)
+        return _Passes(
+            chunk=chunk,
+            rerun=rerun,
+            stop=jnp.where(rerun, found.stop, first_stop(status, chunk_updates(chunk))),
+            status=status,
+            stopped_at=stopped_at,
+            carry=_select(rerun, state.carry, end),
+            history=history,
+        )
+
+    ts = chunk_updates(jnp.array(0, jnp.int32))
+    stop = first_stop(carry.status, ts)
+    piece = jax.eval_shape(
+        lambda: strided(run_pass(lanes.hyperparameters, lanes.keys, carry, stop, ts)[1])
+    )
+    history = jax.tree.map(lambda a: jnp.zeros((n_chunks, *a.shape), a.dtype), piece)
+    state = _Passes(
+        chunk=jnp.array(0, jnp.int32),
+        rerun=jnp.array(False),
+        stop=stop,
+        status=carry.status,
+        stopped_at=carry.stopped_at,
+        carry=carry,
+        history=history,
+    )
+    state = jax.lax.while_loop(lambda state: state.chunk < n_chunks, body, state)
 
     def records_first(a: Array) -> Array:  # [chunks, per_chunk, (lanes,) …] -> [records, …]
         return a.reshape(n_chunks * per_chunk, *a.shape[2:])[:n_records]
 
-    return carry, jax.tree.map(records_first, history)
+    return state.carry, jax.tree.map(records_first, state.history)
 
 
 def init_lanes(
