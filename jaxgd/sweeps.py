@@ -257,8 +257,12 @@ def _lowest_finite(losses: Array, final_loss: Array) -> Array:
 
     ``losses`` is records-first, ``[records, lanes]``, as :func:`jaxgd.train.run` returns it.
     """
-    both = jnp.concatenate([losses, final_loss[None, :].astype(losses.dtype)], axis=0)
-    return jnp.min(jnp.where(jnp.isfinite(both), both, jnp.inf), axis=0)
+
+    def finite_or_inf(a: Array) -> Array:
+        return jnp.where(jnp.isfinite(a), a, jnp.inf)
+
+    recorded = jnp.min(finite_or_inf(losses), axis=0)
+    return jnp.minimum(recorded, finite_or_inf(final_loss.astype(losses.dtype)))
 
 
 def _on_host_lanes_first(result: FitResult, n_lanes: int) -> FitResult:

@@ -571,20 +571,29 @@ def _events(
         met = finite & (record.grad_norm <= tol)
     else:
         met = jnp.zeros_like(finite)
-    converged_at = jnp.min(jnp.where(met & (update < stop[None]), update, NEVER), axis=0)
-    bad_at = jnp.min(jnp.where(~finite & (update <= stop[None]), update, NEVER), axis=0)
-    end_bad = (stop >= t_check) & ~jnp.isfinite(end_loss)
-    bad_at = jnp.where(running, jnp.minimum(bad_at, jnp.where(end_bad, t_check, NEVER)), NEVER)
-    converged_at = jnp.where(running, converged_at, NEVER)
-    converged = converged_at < bad_at
-    diverged = bad_at < converged_at
-    return Events(
-        stop=jnp.where(
-            converged, converged_at, jnp.where(diverged, jnp.maximum(bad_at - 1, ts[0]), stop)
-        ),
-        converged=converged,
-        stopped_at=jnp.where(converged, converged_at, jnp.maximum(bad_at - 1, 0)),
-    )
+    met = met & running[None] & (update < stop[None])
+    bad = ~finite & running[None] & (update <= stop[None])
+    end_bad = running & (stop >= t_check) & ~jnp.isfinite(end_loss)
+
+    def first_events() -> Events:
+        converged_at = jnp.min(jnp.where(met, update, NEVER), axis=0)
+        bad_at = jnp.min(jnp.where(bad, update, NEVER), axis=0)
+        bad_at = jnp.minimum(bad_at, jnp.where(end_bad, t_check, NEVER))
+        converged = converged_at < bad_at
+        diverged = bad_at < converged_at
+        return Events(
+            stop=jnp.where(
+                converged, converged_at, jnp.where(diverged, jnp.maximum(bad_at - 1, ts[0]), stop)
+            ),
+            converged=converged,
+            stopped_at=jnp.where(converged, converged_at, jnp.maximum(bad_at - 1, 0)),
+        )
+
+    def no_events() -> Events:
+        return Events(stop=stop, converged=jnp.zeros_like(running), stopped_at=start.stopped_at)
+
+    # Most chunks meet no event: one reduction of flags, not a search per lane.
+    return jax.lax.cond(jnp.any(met | bad) | jnp.any(end_bad), first_events, no_events)
 
 
 def _settle(
