@@ -370,6 +370,15 @@ def _put(tree: Any, sharding: Any) -> Any:
     return jax.tree.map(put, tree)
 
 
+def _put_lanes(tree: Any, sharding: Any, n_devices: int) -> Any:
+    """Place a chunk's per-lane NumPy arrays: split over the devices, or, with one device,
+    left to the compiled call (which puts them beside the shared arguments) to save a
+    ``device_put`` per chunk."""
+    if n_devices == 1 and jax.process_count() == 1:
+        return tree
+    return _put(tree, sharding)
+
+
 def _gather(tree: Any) -> Any:
     if jax.process_count() == 1:
         return jax.device_get(tree)
@@ -631,7 +640,7 @@ def sweep(
     if data is not None:
         data = tuple(jnp.asarray(a) for a in data)
     tol_array = None if tol is None else jnp.asarray(tol)
-    float_dtype = jnp.result_type(float)
+    float_dtype = np.dtype(jnp.result_type(float))
     groups = _program_groups(configs)
 
     if chunk_size is None:
@@ -641,9 +650,8 @@ def sweep(
     n_devices = len(devices_used)
     chunk_size = math.ceil(chunk_size / n_devices) * n_devices
     lane_sharding, replicated = _lane_sharding(devices_used)
-    data_on_devices = _put(data, replicated) if data is not None else None
-    tol_on_devices = _put(tol_array, replicated) if tol_array is not None else None
-    key_on_devices = _put(key, replicated)
+    # one transfer for everything the lanes share
+    data_on_devices, tol_on_devices, key_on_devices = _put((data, tol_array, key), replicated)
     seed_values = np.asarray(seed_list, np.uint32)
 
     show = progress if progress is not None else sys.stderr.isatty()
@@ -667,7 +675,10 @@ def sweep(
             for start in range(0, group_lanes, chunk_size):
                 local = np.arange(start, min(start + chunk_size, group_lanes))
                 padded = np.concatenate([local, np.full(chunk_size - len(local), local[-1])])
-                hp = {n: jnp.asarray(v[padded // n_seeds], float_dtype) for n, v in values.items()}
+                hp = {n: np.asarray(v[padded // n_seeds], float_dtype) for n, v in values.items()}
+                lane_hp, lane_seeds = _put_lanes(
+                    (hp, seed_values[padded % n_seeds]), lane_sharding, n_devices
+                )
                 result = _run_lanes(
                     plan,
                     optimizer,
@@ -676,8 +687,8 @@ def sweep(
                     data_on_devices,
                     tol_on_devices,
                     key_on_devices,
-                    _put(hp, lane_sharding),
-                    _put(jnp.asarray(seed_values[padded % n_seeds]), lane_sharding),
+                    lane_hp,
+                    lane_seeds,
                 )
                 result = _gather(result)
                 lane_index = np.asarray(members)[local // n_seeds] * n_seeds + local % n_seeds

@@ -59,6 +59,7 @@ import dataclasses
 import functools
 import math
 import sys
+import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -198,12 +199,29 @@ def _check_positive_int(name: str, value: Any, hint: str) -> int:
     return int(value)
 
 
+_FINITE_ARRAYS: dict[int, weakref.ref] = {}
+"""JAX arrays already found finite (``id`` -> weak reference), so that repeated calls
+with the same data (a sweep per learning rate, a benchmark) check it once."""
+
+
 def _is_finite(array: Any) -> bool:
-    """Whether every entry is finite; a JAX array is checked where it lives (one scalar back)."""
-    if isinstance(array, jax.Array):
-        with jax.ensure_compile_time_eval():  # concrete even when fit is called under jit
-            return bool(jnp.all(jnp.isfinite(array)))
-    return bool(np.all(np.isfinite(np.asarray(array))))
+    """Whether every entry is finite; a JAX array is checked where it lives (one scalar back).
+
+    JAX arrays are immutable, so a finite one is remembered while it lives.
+    """
+    if not isinstance(array, jax.Array):
+        return bool(np.all(np.isfinite(np.asarray(array))))
+    known = _FINITE_ARRAYS.get(id(array))
+    if known is not None and known() is array:
+        return True
+    with jax.ensure_compile_time_eval():  # concrete even when fit is called under jit
+        finite = bool(jnp.all(jnp.isfinite(array)))
+    if finite:
+        identity = id(array)
+        _FINITE_ARRAYS[identity] = weakref.ref(
+            array, lambda _, identity=identity: _FINITE_ARRAYS.pop(identity, None)
+        )
+    return finite
 
 
 def check_data(data: Batch | None) -> int | None:
