@@ -182,6 +182,22 @@ def test_bad_data_raises():
         jaxgd.fit(problem.loss_fn, start, (x, y[:99]), sgd(0.1), steps=2)
 
 
+def test_data_found_finite_is_remembered_only_while_that_array_lives():
+    # check_data remembers finite JAX arrays by identity; a later array, even one that
+    # reuses a freed array's id, must be checked afresh.
+    from jaxgd.train import _FINITE_ARRAYS, check_data
+
+    for _ in range(20):
+        finite = jnp.arange(6.0).reshape(3, 2)
+        assert check_data((finite, jnp.zeros(3))) == 3
+        assert id(finite) in _FINITE_ARRAYS
+        del finite
+        bad = jnp.arange(6.0).reshape(3, 2).at[1, 1].set(jnp.inf)
+        with pytest.raises(ValueError, match="x contains NaN or infinite"):
+            check_data((bad, jnp.zeros(3)))
+        assert id(bad) not in _FINITE_ARRAYS
+
+
 @pytest.mark.parametrize("lr", [-0.1, float("nan"), float("inf")])
 def test_bad_learning_rate_raises(lr):
     with pytest.raises(ValueError, match="learning_rate"):
