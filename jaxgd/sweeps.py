@@ -256,13 +256,15 @@ def _lowest_finite(losses: Array, final_loss: Array) -> Array:
     """Per lane: the lowest finite recorded or final loss (+inf if none is finite).
 
     ``losses`` is records-first, ``[records, lanes]``, as :func:`jaxgd.train.run` returns it.
+    A history holds finite losses only, or +inf where a run's very first loss was not
+    finite: a run stops at its first non-finite loss and from there repeats the loss of
+    its final parameters. So its plain minimum needs no mask (a mask made XLA write a
+    masked copy of the whole history first).
     """
-
-    def finite_or_inf(a: Array) -> Array:
-        return jnp.where(jnp.isfinite(a), a, jnp.inf)
-
-    recorded = jnp.min(finite_or_inf(losses), axis=0)
-    return jnp.minimum(recorded, finite_or_inf(final_loss.astype(losses.dtype)))
+    final_loss = final_loss.astype(losses.dtype)
+    return jnp.minimum(
+        jnp.min(losses, axis=0), jnp.where(jnp.isfinite(final_loss), final_loss, jnp.inf)
+    )
 
 
 def _on_host_lanes_first(result: FitResult, n_lanes: int) -> FitResult:

@@ -153,6 +153,11 @@ def test_diverged_lanes_leave_the_others_as_their_solo_runs(x64, batch_size):
         **kwargs,
     )
     assert (mixed.status[4:] == "diverged").all() and (mixed.status[:4] == "completed").all()
+    # a history holds finite losses only (a diverged lane repeats its last finite one), so
+    # best_loss is the plain minimum of the history and the final loss
+    assert np.isfinite(mixed.losses).all()
+    lowest = np.minimum(mixed.losses.min(axis=1), mixed.final_loss)
+    np.testing.assert_array_equal(mixed.best_loss, lowest)
     for i, record in enumerate(mixed.to_records()[:4]):
         alone = solo(problem, sgd, record, **kwargs)
         if batch_size is None:  # shared input product: see the comment above CASES
