@@ -36,21 +36,22 @@ that overflows), the update that produced θ_t is rejected, the run keeps
 ``diverged_at = t − 1``, the rejected update. It never raises and never returns
 parameters with a non-finite loss. Either way the compiled loop keeps its
 length and a stopped run's state stays frozen; from the update where it stopped
-on, its history repeats the loss of its final parameters. So
+on, its history repeats the loss (and parameters) of its final state, and so do
+its ``epoch_losses`` for the epochs that end after it stopped. So
 :func:`jaxgd.sweep` can run many runs side by side.
 
 How the checks are made cheap
 -----------------------------
-The updates run in chunks of about ``CHUNK_UPDATES``. A chunk first runs every
-lane's updates with no check but a per-lane ``t < stop`` select that fuses into
-the update (no finiteness tests, no copies of the previous parameters), then
-computes the loss of the result once. (On the 2-2-2 net with 1,024 lanes the
-whole loop takes about 1.3× the time of a bare ``vmap(scan)`` of the same step.) Only when
-some lane met a stopping event in the chunk (a non-finite loss, ``tol``) is the
-chunk run a second time from its start, with that lane's ``stop`` moved to the
-event: a lane then keeps exactly the parameters and optimizer state it had
-there, and the others recompute what they computed the first time. Every pass,
-first or second, is one iteration of the same compiled loop.
+The updates run in chunks of about ``CHUNK_UPDATES``. The first pass over a
+chunk runs every lane's updates with no check and no select at all (the loop
+body is a bare optimizer update), then computes the loss of the result once and
+looks for stopping events (a non-finite loss, ``tol``) in the chunk's records.
+Lanes that had already stopped are put back where they were after the pass.
+Only when some lane met an event is the chunk replayed from its start, in
+segments that end at the lanes' stops: a lane then keeps exactly the parameters
+and optimizer state it had at its stop, and the others recompute what they
+computed the first time. Every pass, first or replay, is one iteration of the
+same compiled loop.
 """
 
 from __future__ import annotations
@@ -506,20 +507,17 @@ def _step(
     data: Batch | None,
     key: PRNGKey,
     limit: Array,
-    stop: Array,
     carry: Carry,
     update: tuple[Array, Array | None],
 ) -> tuple[Carry, Record]:
-    """Update ``t`` on the examples ``index``, taken only if ``t < stop``.
+    """Update ``t`` on the examples ``index``: it reports L_t (and θ_t, ‖g_t‖ when needed).
 
-    ``stop`` is the lane's first update not to take: ``limit`` for a running lane,
-    where it stopped for one that has (the parameters then stay as they are). The
-    select fuses into the update's arithmetic (one operation more per update than a
-    bare ``lax.scan`` of optimizer updates). It reports L_t (and θ_t, ‖g_t‖ when needed).
+    No check and no select: exactly a bare ``lax.scan`` of optimizer updates. A lane
+    that must not take the update (it has stopped) is put back after the pass (see
+    :func:`advance`).
     """
     t, index = update
     loss, grads, params, opt_state = _gradient_step(plan, optimizer, data, key, carry, t, index)
-    params, opt_state = _select(t < stop, (params, opt_state), (carry.params, carry.opt_state))
     new_carry = carry._replace(
         params=params,
         opt_state=opt_state,
@@ -589,8 +587,9 @@ def _events(
         met = finite & (record.grad_norm <= tol)
     else:
         met = jnp.zeros_like(finite)
-    met = met & running[None] & (update < stop[None])
-    bad = ~finite & running[None] & (update <= stop[None])
+    written = running[None] & (update < t_check)  # rows past t_check are not this chunk's
+    met = met & written & (update < stop[None])
+    bad = ~finite & written & (update <= stop[None])
     end_bad = running & (stop >= t_check) & ~jnp.isfinite(end_loss)
 
     def first_events() -> Events:
@@ -618,31 +617,31 @@ def _settle(
     plan: Plan,
     start: Carry,
     ts: Array,
+    chunk_end: Array,
     stop: Array,
-    status: Array,
-    stopped_at: Array,
     end: Carry,
     record: Record,
 ) -> tuple[Carry, Record]:
-    """A pass's result as the chunk's result: from a lane's stop on, its records repeat the
-    loss of its final parameters; the end state takes the lanes' new ``status``."""
+    """A chunk's records as its history shows them: from a lane's ``stop`` on, the
+    loss (and parameters) of its final state ``end``, repeated."""
     stopped_index = jnp.clip(stop - ts[0], 0, ts.shape[0] - 1)
     losses = record.loss
-    batched = losses.ndim > 1
-    at_stop = (
-        jnp.take_along_axis(losses, stopped_index[None], axis=0)[0]
-        if batched
-        else losses[stopped_index]
-    )
+    at_stop = jnp.take_along_axis(losses, stopped_index[None], axis=0)[0]
     final_loss = jnp.where(jnp.isfinite(at_stop), at_stop, start.prev_loss)
-    running = start.status == RUNNING
-    if batched:
-        keep = running[None, :] & (ts[:, None] <= stop[None, :])
-        losses = jnp.where(keep, losses, final_loss[None, :])
-    else:
-        losses = jnp.where(running & (ts <= stop), losses, final_loss)
-    record = record._replace(loss=losses, grad_norm=None)
-    return end._replace(prev_loss=losses[-1], status=status, stopped_at=stopped_at), record
+    update = ts.reshape(ts.shape + (1,) * (losses.ndim - 1))
+    keep = (start.status == RUNNING)[None] & (update <= stop[None])
+    losses = jnp.where(keep, losses, final_loss[None])
+
+    def repeat_final(recorded: Array, final: Array) -> Array:
+        flag = keep.reshape(keep.shape + (1,) * (recorded.ndim - keep.ndim))
+        return jnp.where(flag, recorded, final[None])
+
+    params = (
+        None if record.params is None else jax.tree.map(repeat_final, record.params, end.params)
+    )
+    # L_{t−1} before the next chunk: the loss of the chunk's last update taken
+    prev_loss = jax.lax.dynamic_index_in_dim(losses, chunk_end - 1 - ts[0], 0, keepdims=False)
+    return end._replace(prev_loss=prev_loss), Record(losses, params, None)
 
 
 CHUNK_UPDATES = 100
@@ -660,14 +659,21 @@ def _records_per_chunk(n_records: int, record_every: int) -> int:
 
 
 class _Passes(NamedTuple):
-    """The state of :func:`advance`'s loop: the next pass runs chunk ``chunk`` from ``carry``."""
+    """The state of :func:`advance`'s loop before a pass over updates ``first, …`` of ``chunk``.
+
+    ``carry`` is every lane's state at ``first`` (its ``status`` the one at the chunk's
+    start); ``records`` the chunk's records so far (``[updates, (lanes,) …]``);
+    ``replay``: whether the pass replays the chunk up to the next lane's stop.
+    """
 
     chunk: Array
-    rerun: Array
+    first: Array
+    replay: Array
     stop: Array
     status: Array
     stopped_at: Array
     carry: Carry
+    records: Record
     history: History
 
 
@@ -684,20 +690,23 @@ def advance(
     """Run updates ``start, …, start + n_records × record_every − 1`` of every lane.
 
     The updates run in chunks of about ``CHUNK_UPDATES``, as passes of one
-    ``while_loop``. A pass takes every lane's updates of its chunk with no check
-    but the per-lane ``t < stop`` select (no copies of the previous parameters),
-    then computes the loss of the result once. If some lane met a stopping event
-    in the chunk (a non-finite loss, ``tol``), the next pass runs the chunk again
-    from its start with that lane's ``stop`` moved to the event, so it keeps the
-    parameters and optimizer state it had there; the lanes without an event
-    compute exactly what they computed the first time. Otherwise the next pass
-    runs the next chunk. Every pass runs the same compiled step, as one iteration
-    of a flat loop (not a loop of passes inside a loop of chunks).
+    ``while_loop``; every pass runs the same compiled step, with no check and no
+    select in it (a select of the new or the old state at every update made XLA copy
+    the whole state before each update). A pass takes every lane's updates
+    ``first, …, last − 1`` of the chunk, shared by the lanes; then a lane that must
+    not have taken them (it had stopped) is put back where it was.
+
+    The first pass over a chunk runs all of it, then computes the loss of the result
+    once and looks for stopping events (a non-finite loss, ``tol``) in its records.
+    If no lane met one, the chunk is done. Otherwise the chunk is replayed from its
+    start in segments that end at the lanes' stops, in order: at the end of each
+    segment the lanes that stop there keep exactly the parameters and optimizer
+    state they have, and the others go on (computing what they computed the first
+    time). The records of the first pass stand.
 
     Each chunk keeps the record of every ``record_every``-th update; updates past
-    ``plan.n_updates`` do nothing. The history comes out records-first,
-    ``[records, (lanes,) …]``, as the loop writes it (a transpose of a long
-    history costs as much as a chunk's checks).
+    ``plan.n_updates`` are not taken. The history comes out records-first,
+    ``[records, (lanes,) …]``, as the loop writes it.
     """
     r = plan.record_every
     per_chunk = _records_per_chunk(n_records, r)
@@ -712,70 +721,122 @@ def advance(
     def first_stop(status: Array, ts: Array) -> Array:
         return jnp.where(status == RUNNING, limit, ts[0]).astype(jnp.int32)
 
-    def one_pass(hyperparameters: Any, key: PRNGKey, lane: Carry, stop: Array, ts: Array):
-        t_check = jnp.minimum(ts[-1] + 1, limit)  # the batch that checks the pass's result
-        both = batch_indices(plan, key, jnp.concatenate([ts, t_check[None]]))
-        batches, end_batch = (None, None) if both is None else (both[:-1], both[-1])
-        step = functools.partial(
-            _step, plan, make_optimizer(hyperparameters), data, key, limit, stop
-        )
-        end, record = jax.lax.scan(step, lane, (ts, batches))
-        return end, record, _end_loss(plan, data, key, end.params, t_check, end_batch)
+    def lanewise(fn: Callable[..., Any], lane_args: int) -> Callable[..., Any]:
+        """``fn`` over the lanes: its first ``lane_args`` arguments per lane, the rest shared."""
+        if not lanes.batched:
+            return fn
+        return lambda *args: jax.vmap(
+            lambda *mapped: fn(*mapped, *args[lane_args:]),
+        )(*args[:lane_args])
 
-    # records come out update-major, [updates, lanes, …]: no transposes per chunk
-    run_pass = (
-        jax.vmap(one_pass, in_axes=(0, 0, 0, 0, None), out_axes=(0, 1, 0))
-        if lanes.batched
-        else one_pass
-    )
+    def lane_batches(key: PRNGKey, ts: Array, last: Array) -> Array | None:
+        return batch_indices(plan, key, jnp.concatenate([ts, last[None]]))
+
+    def lane_step(hyperparameters: Any, key: PRNGKey, lane: Carry, index: Any, t: Array):
+        return _step(plan, make_optimizer(hyperparameters), data, key, limit, lane, (t, index))
+
+    def lane_end_loss(key: PRNGKey, params: Params, index: Any, t: Array) -> Array:
+        return _end_loss(plan, data, key, params, t, index)
+
+    def run_pass(lane: Carry, records: Record, ts: Array, first: Array, last: Array):
+        """Updates ``first … last − 1`` of chunk ``ts`` of every lane (the loop over updates
+        outside, the lanes inside: records are written as rows, ``[updates, lanes]``)."""
+        both = lanewise(lane_batches, 1)(lanes.keys, ts, last)
+        if both is None:
+            batches = end_batch = None
+        else:  # [(lanes,) updates + 1, batch]
+            batches, end_batch = both[..., :-1, :], both[..., -1, :]
+        step = lanewise(lane_step, 4 if batches is not None else 3)
+
+        def update(i: Array, state: tuple[Carry, Record]) -> tuple[Carry, Record]:
+            lane, records = state
+            if batches is None:
+                lane, record = step(lanes.hyperparameters, lanes.keys, lane, None, ts[i])
+            else:
+                index = batches[:, i] if lanes.batched else batches[i]
+                lane, record = step(lanes.hyperparameters, lanes.keys, lane, index, ts[i])
+            # a dynamic_update_slice: no negative-index or bounds handling per update
+            return lane, jax.tree.map(
+                lambda a, b: jax.lax.dynamic_update_index_in_dim(a, b, i, 0), records, record
+            )
+
+        lane, records = jax.lax.fori_loop(first - ts[0], last - ts[0], update, (lane, records))
+        end_loss = lanewise(lane_end_loss, 3 if end_batch is not None else 2)(
+            lanes.keys, lane.params, end_batch, last
+        )
+        return lane, records, end_loss
+
+    put_back = lanes.map(_select)
 
     def strided(record: Record) -> History:
         return History(record.loss[::r], jax.tree.map(lambda a: a[::r], record.params))
 
     def body(state: _Passes) -> _Passes:
         ts = chunk_updates(state.chunk)
-        t_check = jnp.minimum(ts[-1] + 1, limit)
-        end, record, end_loss = run_pass(
-            lanes.hyperparameters, lanes.keys, state.carry, state.stop, ts
-        )
-        found = _events(plan, tol, ts, t_check, state.carry, state.stop, record, end_loss)
-        changed = found.stop < state.stop
+        chunk_end = jnp.minimum(ts[-1] + 1, limit)
+        running = state.carry.status == RUNNING
+        ahead = running & (state.stop > state.first) & (state.stop < chunk_end)
+        last = jnp.where(state.replay, jnp.min(jnp.where(ahead, state.stop, chunk_end)), chunk_end)
+        end, records, end_loss = run_pass(state.carry, state.records, ts, state.first, last)
+        found = _events(plan, tol, ts, chunk_end, state.carry, state.stop, records, end_loss)
+        changed = ~state.replay & (found.stop < state.stop)
+        stop = jnp.where(changed, found.stop, state.stop)
         status = jnp.where(changed, jnp.where(found.converged, CONVERGED, DIVERGED), state.status)
         status = status.astype(jnp.int32)
         stopped_at = jnp.where(changed, found.stopped_at, state.stopped_at)
-        rerun = jnp.any(changed) & ~state.rerun  # at most one rerun per chunk
-        end, record = _settle(plan, state.carry, ts, found.stop, status, stopped_at, end, record)
+        event = jnp.any(changed)
+        done = jnp.where(state.replay, last == chunk_end, ~event)  # the chunk is done
+        took = running & (stop >= last) & ~event  # the lanes that keep this pass's result
+        carry = put_back(took, end, state.carry)
+        settled, settled_records = _settle(plan, state.carry, ts, chunk_end, stop, carry, records)
+        # written after every pass; the chunk's last pass writes it for good
         history = jax.tree.map(
             lambda buffer, piece: jax.lax.dynamic_update_index_in_dim(
                 buffer, piece, state.chunk, 0
             ),
             state.history,
-            strided(record),
+            strided(settled_records),
         )
-        chunk = jnp.where(rerun, state.chunk, state.chunk + 1)
+        next_chunk = jnp.where(done, state.chunk + 1, state.chunk)
+        next_ts = chunk_updates(next_chunk)
         return _Passes(
-            chunk=chunk,
-            rerun=rerun,
-            stop=jnp.where(rerun, found.stop, first_stop(status, chunk_updates(chunk))),
+            chunk=next_chunk,
+            first=jnp.where(done, next_ts[0], jnp.where(state.replay, last, ts[0])),
+            replay=~done & (state.replay | event),
+            stop=jnp.where(done, first_stop(status, next_ts), stop),
             status=status,
             stopped_at=stopped_at,
-            carry=_select(rerun, state.carry, end),
+            carry=_select(
+                done,
+                settled._replace(status=status, stopped_at=stopped_at),
+                carry,
+            ),
+            records=records,
             history=history,
         )
 
     ts = chunk_updates(jnp.array(0, jnp.int32))
-    stop = first_stop(carry.status, ts)
-    piece = jax.eval_shape(
-        lambda: strided(run_pass(lanes.hyperparameters, lanes.keys, carry, stop, ts)[1])
+
+    def one_record(hyperparameters: Any, key: PRNGKey, lane: Carry) -> Record:
+        index = batch_indices(plan, key, ts[:1])
+        update = (ts[0], None if index is None else index[0])
+        return _step(plan, make_optimizer(hyperparameters), data, key, limit, lane, update)[1]
+
+    record = jax.eval_shape(lanes.map(one_record), lanes.hyperparameters, lanes.keys, carry)
+    records = jax.tree.map(lambda a: jnp.zeros((length, *a.shape), a.dtype), record)
+    history = jax.tree.map(
+        lambda a: jnp.zeros((n_chunks, per_chunk, *a.shape), a.dtype),
+        History(record.loss, record.params),
     )
-    history = jax.tree.map(lambda a: jnp.zeros((n_chunks, *a.shape), a.dtype), piece)
     state = _Passes(
         chunk=jnp.array(0, jnp.int32),
-        rerun=jnp.array(False),
-        stop=stop,
+        first=ts[0],
+        replay=jnp.array(False),
+        stop=first_stop(carry.status, ts),
         status=carry.status,
         stopped_at=carry.stopped_at,
         carry=carry,
+        records=records,
         history=history,
     )
     state = jax.lax.while_loop(lambda state: state.chunk < n_chunks, body, state)
@@ -807,16 +868,23 @@ def finish(
 ) -> FitResult:
     """Package every lane's loop state and recorded history as a :class:`FitResult`."""
     stopped = carry.status != RUNNING
+    steps = jnp.where(stopped, carry.stopped_at, plan.n_updates).astype(jnp.int32)
+    final_loss = lanes.map(lambda p: full_loss(plan, p, data))(carry.params)
+    epoch_losses = carry.epoch_losses
+    if epoch_losses is not None:  # epochs that end after a run stopped: its final loss
+        epoch_ends = (jnp.arange(plan.n_epochs) + 1) * plan.updates_per_epoch - 1
+        after_stop = stopped[..., None] & (epoch_ends >= steps[..., None])
+        epoch_losses = jnp.where(after_stop, final_loss[..., None], epoch_losses)
     return FitResult(
         params=carry.params,
         opt_state=carry.opt_state,
         losses=history.losses,
-        steps=jnp.where(stopped, carry.stopped_at, plan.n_updates).astype(jnp.int32),
+        steps=steps,
         converged=carry.status == CONVERGED,
         diverged=carry.status == DIVERGED,
         diverged_at=jnp.where(carry.status == DIVERGED, carry.stopped_at, -1).astype(jnp.int32),
-        final_loss=lanes.map(lambda p: full_loss(plan, p, data))(carry.params),
-        epoch_losses=carry.epoch_losses,
+        final_loss=final_loss,
+        epoch_losses=epoch_losses,
         param_history=history.params,
     )
 

@@ -390,7 +390,36 @@ CHECKED_CASES = {
         sgd(0.1),
         {"steps": 97, "tol": 0.05, "stop_on": "grad_norm"},
     ),
+    "diverged-epochs": (
+        problems.geron_linear,
+        sgd(0.9),
+        {"epochs": 40, "batch_size": 20, "record_params": True},
+    ),
 }
+
+
+def test_after_a_stop_the_records_and_epoch_losses_repeat_the_final_state():
+    problem = problems.geron_linear()
+    result = jaxgd.fit(
+        problem.loss_fn,
+        problems.geron_theta0(),
+        problem.data,
+        sgd(0.9),
+        epochs=40,
+        batch_size=20,
+        record_params=True,
+        key=jax.random.key(2),
+    )
+    assert bool(result.diverged)
+    stop = int(result.steps)
+    assert 5 < stop < 40 * 5 - 5  # mid-run, so there are records and epochs after it
+    history, final = np.asarray(result.param_history["w"]), np.asarray(result.params["w"])
+    np.testing.assert_array_equal(history[stop:], np.broadcast_to(final, history[stop:].shape))
+    assert np.isfinite(result.losses).all()
+    epoch_ends = np.arange(1, 41) * 5 - 1
+    after = epoch_ends >= stop
+    np.testing.assert_array_equal(result.epoch_losses[after], float(result.final_loss))
+    assert np.isfinite(result.epoch_losses[~after]).all()
 
 
 @pytest.mark.parametrize("case", sorted(CHECKED_CASES))
