@@ -761,10 +761,18 @@ def advance(
             )
 
         lane, records = jax.lax.fori_loop(first - ts[0], last - ts[0], update, (lane, records))
-        end_loss = lanewise(lane_end_loss, 3 if end_batch is not None else 2)(
-            lanes.keys, lane.params, end_batch, last
+        return lane, records, end_batch
+
+    def check(ts: Array, t_check: Array, start: Carry, stop: Array, end: Carry, records, batch):
+        """The events of a first pass (its result's loss on batch ``t_check`` included)."""
+        end_loss = lanewise(lane_end_loss, 3 if batch is not None else 2)(
+            lanes.keys, end.params, batch, t_check
         )
-        return lane, records, end_loss
+        return _events(plan, tol, ts, t_check, start, stop, records, end_loss)
+
+    def no_check(ts: Array, t_check: Array, start: Carry, stop: Array, *_) -> Events:
+        """A replay pass looks for nothing: its stops are known."""
+        return Events(stop=stop, converged=jnp.zeros_like(stop, bool), stopped_at=start.stopped_at)
 
     put_back = lanes.map(_select)
 
@@ -777,8 +785,13 @@ def advance(
         running = state.carry.status == RUNNING
         ahead = running & (state.stop > state.first) & (state.stop < chunk_end)
         last = jnp.where(state.replay, jnp.min(jnp.where(ahead, state.stop, chunk_end)), chunk_end)
-        end, records, end_loss = run_pass(state.carry, state.records, ts, state.first, last)
-        found = _events(plan, tol, ts, chunk_end, state.carry, state.stop, records, end_loss)
+        end, records, end_batch = run_pass(state.carry, state.records, ts, state.first, last)
+        found = jax.lax.cond(
+            state.replay,
+            no_check,
+            check,
+            *(ts, chunk_end, state.carry, state.stop, end, records, end_batch),
+        )
         changed = ~state.replay & (found.stop < state.stop)
         stop = jnp.where(changed, found.stop, state.stop)
         status = jnp.where(changed, jnp.where(found.converged, CONVERGED, DIVERGED), state.status)
