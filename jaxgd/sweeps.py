@@ -131,6 +131,18 @@ def _is_numeric(value: Any) -> bool:
 def _accepted_names(factory: Callable[..., Any]) -> list[str] | None:
     """Keyword names ``factory`` accepts; ``None`` if it takes ``**kwargs``."""
     try:
+        return _cached_accepted_names(factory)
+    except TypeError:  # an unhashable callable
+        return _read_accepted_names(factory)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_accepted_names(factory: Callable[..., Any]) -> list[str] | None:
+    return _read_accepted_names(factory)
+
+
+def _read_accepted_names(factory: Callable[..., Any]) -> list[str] | None:
+    try:
         parameters = inspect.signature(factory).parameters.values()
     except (TypeError, ValueError):
         return None
@@ -370,6 +382,18 @@ def _put(tree: Any, sharding: Any) -> Any:
         return jax.make_array_from_callback(leaf.shape, sharding, lambda index: leaf[index])
 
     return jax.tree.map(put, tree)
+
+
+def _on_the_default_device(tree: Any, devices: list[jax.Device]) -> bool:
+    """Whether ``tree`` can go to the compiled call as it is: the lanes run on the one
+    default device of a single process, and no array in ``tree`` is committed elsewhere."""
+    if len(devices) != 1 or jax.process_count() != 1 or jax.config.jax_default_device:
+        return False
+    device = devices[0]
+    return device == jax.devices()[0] and all(
+        not getattr(leaf, "committed", False) or leaf.devices() == {device}
+        for leaf in jax.tree.leaves(tree)
+    )
 
 
 def _put_lanes(tree: Any, sharding: Any, n_devices: int) -> Any:
@@ -652,8 +676,10 @@ def sweep(
     n_devices = len(devices_used)
     chunk_size = math.ceil(chunk_size / n_devices) * n_devices
     lane_sharding, replicated = _lane_sharding(devices_used)
-    # one transfer for everything the lanes share
-    data_on_devices, tol_on_devices, key_on_devices = _put((data, tol_array, key), replicated)
+    shared = (data, tol_array, key)
+    if not _on_the_default_device(shared, devices_used):
+        shared = _put(shared, replicated)  # one transfer for everything the lanes share
+    data_on_devices, tol_on_devices, key_on_devices = shared
     seed_values = np.asarray(seed_list, np.uint32)
 
     show = progress if progress is not None else sys.stderr.isatty()
