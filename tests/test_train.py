@@ -275,9 +275,10 @@ def test_the_smaller_last_batch_is_the_mean_over_its_examples(x64):
         key=key,
         record_params=True,
     )
-    # Documented order: the examples sorted by 32 random bits from fold_in(key, epoch).
+    # Documented order (epoch_order): the examples sorted by the top 32 - 7 of 32 random bits
+    # from fold_in(key, epoch), ties in index order (100 examples need 7 index bits).
     bits = np.asarray(jax.random.bits(jax.random.fold_in(key, 0), (100,), jnp.uint32))
-    order = np.argsort(bits, kind="stable")
+    order = np.argsort(bits >> 7, kind="stable")
     assert sorted(order) == list(range(100))
     params = start
     for batch in (order[0:30], order[30:60], order[60:90], order[90:100]):
@@ -285,6 +286,16 @@ def test_the_smaller_last_batch_is_the_mean_over_its_examples(x64):
         params = jax.tree.map(lambda p, g: p - 0.05 * g, params, grads)
     for a, b in zip(jax.tree.leaves(result.params), jax.tree.leaves(params), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-13)
+
+
+@pytest.mark.parametrize("n", [1, 2, 100, 1024, 4096, 4097, 5000])
+def test_epoch_order_is_a_permutation_sorted_by_the_random_bits(n):
+    key = jax.random.key(3)
+    order = np.asarray(jaxgd.train.epoch_order(key, 7, n))
+    assert sorted(order.tolist()) == list(range(n))
+    bits = np.asarray(jax.random.bits(jax.random.fold_in(key, 7), (n,), jnp.uint32))
+    kept = 32 if n > jaxgd.train.PACKED_ORDER_MAX_EXAMPLES else 32 - max(1, (n - 1).bit_length())
+    np.testing.assert_array_equal(order, np.argsort(bits >> (32 - kept), kind="stable"))
 
 
 def test_replacement_sampling_draws_from_fold_in_of_the_update(x64):
