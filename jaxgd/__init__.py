@@ -2,7 +2,7 @@
 
 The public API::
 
-    jaxgd.fit            one training run, compiled as a single lax.scan
+    jaxgd.fit            one training run, compiled as a single loop
     jaxgd.FitResult      what fit returns
     jaxgd.sweep          many runs (learning rates × seeds × hyperparameters) as one vmapped call
     jaxgd.SweepResult    what sweep returns

@@ -6,7 +6,7 @@ One update is the notes' learning step: forward pass, loss, backward pass
     L_t = loss(θ_t; batch_t),   g_t = ∂L_t/∂θ_t,   (u_t, s_{t+1}) = update(g_t, s_t, θ_t),
     θ_{t+1} = θ_t + u_t
 
-repeated inside one ``lax.scan`` and compiled once with ``jax.jit``.
+repeated inside one loop (``lax.while_loop``) compiled once with ``jax.jit``.
 
 Batches
 -------
@@ -525,7 +525,7 @@ def _step(
 ) -> tuple[Carry, Record]:
     """Update ``t`` on the examples ``index``: it reports L_t (and θ_t, ‖g_t‖ when needed).
 
-    No check and no select: exactly a bare ``lax.scan`` of optimizer updates. A lane
+    No check and no select: the body of a bare loop of optimizer updates. A lane
     that must not take the update (it has stopped) is put back after the pass (see
     :func:`advance`).
     """
@@ -1008,7 +1008,7 @@ def fit(
 ) -> FitResult:
     """Minimise ``loss_fn`` by gradient descent: forward, loss, ``jax.grad``, update, repeated.
 
-    The whole run is one compiled ``lax.scan``. It is compiled once per shape of
+    The whole run is one compiled loop. It is compiled once per shape of
     the problem: a second call with a new learning rate (for :mod:`jaxgd.optim`
     optimizers, whose hyperparameters are arguments of the compiled program),
     key, ``tol`` or data of the same shapes reuses it. (An optax optimizer is
