@@ -639,7 +639,6 @@ def _events(
 
 
 def _settle(
-    plan: Plan,
     start: Carry,
     ts: Array,
     chunk_end: Array,
@@ -826,7 +825,7 @@ def advance(
         done = jnp.where(state.replay, last == chunk_end, ~event)  # the chunk is done
         took = running & (stop >= last) & ~event  # the lanes that keep this pass's result
         carry = put_back(took, end, state.carry)
-        settled, settled_records = _settle(plan, state.carry, ts, chunk_end, stop, carry, records)
+        settled, settled_records = _settle(state.carry, ts, chunk_end, stop, carry, records)
         # written after every pass; the chunk's last pass writes it for good
         history = jax.tree.map(
             lambda buffer, piece: jax.lax.dynamic_update_index_in_dim(
