@@ -186,9 +186,19 @@ class Lanes(NamedTuple):
     def batched(self) -> bool:
         return self.keys.ndim == 1
 
-    def map(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        """``fn`` of one lane, applied to every lane (``jax.vmap``, or as is for a single run)."""
-        return jax.vmap(fn) if self.batched else fn
+    def map(self, fn: Callable[..., Any], lane_args: int | None = None) -> Callable[..., Any]:
+        """``fn`` of one lane, applied to every lane (``jax.vmap``, or as is for a single run).
+
+        With ``lane_args``, only the first ``lane_args`` arguments carry the lane axis; the
+        others are shared by every lane.
+        """
+        if not self.batched:
+            return fn
+        if lane_args is None:
+            return jax.vmap(fn)
+        return lambda *args: jax.vmap(lambda *mapped: fn(*mapped, *args[lane_args:]))(
+            *args[:lane_args]
+        )
 
 
 # ----------------------------------------------------------------------------- input checks
@@ -745,14 +755,6 @@ def advance(
     def first_stop(status: Array, ts: Array) -> Array:
         return jnp.where(status == RUNNING, limit, ts[0]).astype(jnp.int32)
 
-    def lanewise(fn: Callable[..., Any], lane_args: int) -> Callable[..., Any]:
-        """``fn`` over the lanes: its first ``lane_args`` arguments per lane, the rest shared."""
-        if not lanes.batched:
-            return fn
-        return lambda *args: jax.vmap(
-            lambda *mapped: fn(*mapped, *args[lane_args:]),
-        )(*args[:lane_args])
-
     def lane_batches(key: PRNGKey, ts: Array, last: Array) -> Array | None:
         return batch_indices(plan, key, jnp.concatenate([ts, last[None]]))
 
@@ -765,12 +767,12 @@ def advance(
     def run_pass(lane: Carry, records: Record, ts: Array, first: Array, last: Array):
         """Updates ``first … last − 1`` of chunk ``ts`` of every lane (the loop over updates
         outside, the lanes inside: records are written as rows, ``[updates, lanes]``)."""
-        both = lanewise(lane_batches, 1)(lanes.keys, ts, last)
+        both = lanes.map(lane_batches, 1)(lanes.keys, ts, last)
         if both is None:
             batches = end_batch = None
         else:  # [(lanes,) updates + 1, batch]
             batches, end_batch = both[..., :-1, :], both[..., -1, :]
-        step = lanewise(lane_step, 4 if batches is not None else 3)
+        step = lanes.map(lane_step, 4 if batches is not None else 3)
 
         def update(i: Array, state: tuple[Carry, Record]) -> tuple[Carry, Record]:
             lane, records = state
@@ -789,7 +791,7 @@ def advance(
 
     def check(ts: Array, t_check: Array, start: Carry, stop: Array, end: Carry, records, batch):
         """The events of a first pass (its result's loss on batch ``t_check`` included)."""
-        end_loss = lanewise(lane_end_loss, 3 if batch is not None else 2)(
+        end_loss = lanes.map(lane_end_loss, 3 if batch is not None else 2)(
             lanes.keys, end.params, batch, t_check
         )
         return _events(plan, tol, ts, t_check, start, stop, records, end_loss)
