@@ -466,10 +466,10 @@ def compare(
 #   MaskedState(inner_state)        (the inner state's)
 #
 # Every optax counter counts the updates taken, so all of them equal jaxgd's
-# single ``count``. jaxgd always keeps ``count`` (an int32 scalar); optax keeps
-# one only where some link needs it, so ``count`` is compared only when optax
-# has it. Fields jaxgd sets to ``None`` (no momentum, not centered) have no
-# optax counterpart.
+# single ``count`` (an int32 scalar). Both keep a counter only where something
+# reads it (a schedule, a bias correction, Adam's moments); elsewhere jaxgd's
+# ``count`` is ``None``. Fields jaxgd sets to ``None`` (no momentum, not
+# centered, no counter) have no optax counterpart, and every other field has one.
 _OPTAX_STATE_FIELDS: dict[str, tuple[str, ...]] = {
     "TraceState": ("trace",),
     "ScaleByScheduleState": ("count",),
@@ -553,16 +553,25 @@ def matching_state_fields(state: Any, optax_state: Any) -> dict[str, tuple[Any, 
       The pairs to compare, keyed by field name.
 
     Raises:
-      ValueError: if optax keeps a field that the jaxgd state lacks or leaves ``None``.
+      ValueError: if one side keeps a field that the other lacks (or leaves ``None``):
+        the two states must hold the same information.
     """
     pairs = {}
-    for name, value in optax_state_fields(optax_state).items():
+    theirs = optax_state_fields(optax_state)
+    for name, value in theirs.items():
         ours = getattr(state, name, None)
         if ours is None:
             raise ValueError(
                 f"optax keeps {name!r} but the jaxgd state {type(state).__name__} has none."
             )
         pairs[name] = (ours, value)
+    kept = state._asdict() if hasattr(state, "_asdict") else {}
+    extra = [n for n, v in kept.items() if v is not None and n not in theirs]
+    if extra:
+        raise ValueError(
+            f"the jaxgd state {type(state).__name__} keeps {', '.join(extra)}, "
+            "which the optax state has no counterpart of."
+        )
     return pairs
 
 

@@ -948,6 +948,18 @@ def run(
     return finish(plan, lanes, carry, data, history)
 
 
+def _check_opt_state(optimizer: GradientTransformation, params: Params, opt_state: Any) -> None:
+    """A clear error when ``opt_state`` is not a state of ``optimizer`` for ``params``."""
+    expected = jax.tree.structure(jax.eval_shape(optimizer.init, params))
+    if jax.tree.structure(opt_state) != expected:
+        raise ValueError(
+            f"opt_state does not fit this optimizer: it is {jax.tree.structure(opt_state)}, "
+            f"but optimizer.init(params) gives {expected}. Continue with the optimizer that "
+            "made the state (e.g. sgd(0.1) keeps no update count, sgd with a schedule keeps "
+            "one), or pass opt_state=None to start afresh."
+        )
+
+
 # ------------------------------------------------------------------------- compiled entry points
 
 
@@ -1079,6 +1091,8 @@ def fit(
     if data is not None:
         data = tuple(jnp.asarray(a) for a in data)
     tol_array = None if tol is None else jnp.asarray(tol)
+    if opt_state is not None:
+        _check_opt_state(optimizer, params, opt_state)
     opt_dynamic, opt_static = _static.split(optimizer)
     if not progress:
         return _run_compiled(plan, opt_static, opt_dynamic, params, data, key, tol_array, opt_state)

@@ -336,6 +336,21 @@ def test_a_run_continued_from_its_state_follows_the_schedule(x64):
     np.testing.assert_allclose(whole.losses[30:], second.losses, rtol=1e-13)
 
 
+def test_a_state_of_another_optimizer_is_refused_with_the_fix():
+    problem = problems.geron_linear()
+    first = jaxgd.fit(problem.loss_fn, problems.geron_theta0(), problem.data, sgd(0.1), steps=5)
+    assert first.opt_state.count is None  # a constant learning rate reads no count
+    with pytest.raises(ValueError, match="opt_state does not fit this optimizer"):
+        jaxgd.fit(
+            problem.loss_fn,
+            first.params,
+            problem.data,
+            sgd(exponential_decay(0.1, transition_steps=10, decay_rate=0.5)),
+            steps=5,
+            opt_state=first.opt_state,
+        )
+
+
 def test_grad_norm_stopping():
     problem = problems.geron_linear()
     result = jaxgd.fit(

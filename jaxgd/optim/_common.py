@@ -27,6 +27,21 @@ def zero_count() -> Array:
     return jnp.zeros([], jnp.int32)
 
 
+def counter(needed: bool) -> Array | None:
+    """A fresh update counter if something reads it (a schedule, a bias correction), else None.
+
+    optax keeps a counter only in the links of its chain that read one (``sgd(0.1)``
+    has none, ``sgd(schedule)`` has one); jaxgd's states do the same. A counter that
+    nothing reads would still be incremented at every update (of every lane of a sweep).
+    """
+    return zero_count() if needed else None
+
+
+def next_count(count: Array | None) -> Array | None:
+    """:func:`safe_increment` of a counter; ``None`` (no counter kept) stays ``None``."""
+    return None if count is None else safe_increment(count)
+
+
 def safe_increment(count: Array) -> Array:
     """``count + 1``, saturating at the dtype's maximum instead of wrapping around."""
     count_dtype = jnp.asarray(count).dtype

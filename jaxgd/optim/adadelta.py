@@ -28,16 +28,17 @@ from jaxgd.optim.base import GradientTransformation
 
 
 class AdadeltaState(NamedTuple):
-    """State of :func:`adadelta`: the count and the averages ``e_g = E[g²]``, ``e_x = E[Δ²]``."""
+    """State of :func:`adadelta`: the averages ``e_g = E[g²]``, ``e_x = E[Δ²]``, and the
+    update count when a schedule reads it (``None`` otherwise, as in optax)."""
 
-    count: Array
+    count: Array | None
     e_g: Updates
     e_x: Updates
 
 
-def _adadelta_init(params: Params) -> AdadeltaState:
+def _adadelta_init(counted: bool, params: Params) -> AdadeltaState:
     return AdadeltaState(
-        count=_common.zero_count(),
+        count=_common.counter(counted),
         e_g=_common.zeros_like(params),
         e_x=_common.zeros_like(params),
     )
@@ -64,7 +65,7 @@ def _adadelta_update(
     )
     e_x = _common.ema_sq(updates, state.e_x, rho, one_minus_rho)
     updates = _common.scale_by_learning_rate(learning_rate, updates, state.count)
-    new_state = AdadeltaState(count=_common.safe_increment(state.count), e_g=e_g, e_x=e_x)
+    new_state = AdadeltaState(count=_common.next_count(state.count), e_g=e_g, e_x=e_x)
     return updates, new_state
 
 
@@ -119,7 +120,7 @@ def adadelta(
     check_non_negative("weight_decay", weight_decay, hint="Pass e.g. weight_decay=0.0.")
     weight_decay = _common.weight_decay_argument(weight_decay)
     return GradientTransformation(
-        Partial(_adadelta_init),
+        Partial(_adadelta_init, callable(learning_rate) or callable(weight_decay)),
         Partial(
             _adadelta_update,
             learning_rate,

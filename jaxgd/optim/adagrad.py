@@ -25,15 +25,18 @@ from jaxgd.optim.base import GradientTransformation
 
 
 class AdagradState(NamedTuple):
-    """State of :func:`adagrad`: the update count and the sums ``G`` of squared gradients."""
+    """State of :func:`adagrad`: the sums ``G`` of squared gradients, and the update count
+    when the learning rate is a schedule (``None`` otherwise, as in optax)."""
 
-    count: Array
+    count: Array | None
     sum_of_squares: Updates
 
 
-def _adagrad_init(initial_accumulator_value: ArrayLike, params: Params) -> AdagradState:
+def _adagrad_init(
+    initial_accumulator_value: ArrayLike, counted: bool, params: Params
+) -> AdagradState:
     return AdagradState(
-        count=_common.zero_count(),
+        count=_common.counter(counted),
         sum_of_squares=_common.full_like(params, initial_accumulator_value),
     )
 
@@ -50,9 +53,7 @@ def _adagrad_update(
     inv_sqrt = jax.tree.map(lambda t: jnp.where(t > 0, jax.lax.rsqrt(t + eps), 0.0), sum_of_squares)
     updates = jax.tree.map(lambda s, g: s * g, inv_sqrt, grads)
     updates = _common.scale_by_learning_rate(learning_rate, updates, state.count)
-    new_state = AdagradState(
-        count=_common.safe_increment(state.count), sum_of_squares=sum_of_squares
-    )
+    new_state = AdagradState(count=_common.next_count(state.count), sum_of_squares=sum_of_squares)
     return updates, new_state
 
 
@@ -96,6 +97,6 @@ def adagrad(
     )
     check_non_negative("eps", eps, hint="Pass a small constant such as 1e-7.")
     return GradientTransformation(
-        Partial(_adagrad_init, initial_accumulator_value),
+        Partial(_adagrad_init, initial_accumulator_value, callable(learning_rate)),
         Partial(_adagrad_update, learning_rate, eps),
     )

@@ -33,12 +33,13 @@ from jaxgd.optim.base import GradientTransformation
 class RmspropState(NamedTuple):
     """State of :func:`rmsprop`.
 
-    ``count`` is the update count; ``nu`` the running mean of squared gradients;
-    ``mu`` the running mean of gradients (``None`` unless ``centered``); ``trace``
-    the momentum buffer (``None`` unless ``momentum`` is set).
+    ``count`` is the update count, kept when something reads it (``bias_correction``
+    or a learning-rate schedule; ``None`` otherwise, as in optax); ``nu`` the running
+    mean of squared gradients; ``mu`` the running mean of gradients (``None`` unless
+    ``centered``); ``trace`` the momentum buffer (``None`` unless ``momentum`` is set).
     """
 
-    count: Array
+    count: Array | None
     mu: Updates
     nu: Updates
     trace: Updates
@@ -48,10 +49,11 @@ def _rmsprop_init(
     initial_scale: ArrayLike,
     centered: bool,
     momentum: ArrayLike | None,
+    counted: bool,
     params: Params,
 ) -> RmspropState:
     return RmspropState(
-        count=_common.zero_count(),
+        count=_common.counter(counted),
         mu=_common.zeros_like(params) if centered else None,
         nu=_common.full_like(params, initial_scale),
         trace=None if momentum is None else _common.zeros_like(params),
@@ -73,7 +75,7 @@ def _rmsprop_update(
     params: Params | None = None,
 ) -> tuple[Updates, RmspropState]:
     del params
-    count_inc = _common.safe_increment(state.count)
+    count_inc = _common.next_count(state.count)
     mu = _common.ema(grads, state.mu, decay, one_minus_decay) if centered else None
     nu = _common.ema_sq(grads, state.nu, decay, one_minus_decay)
     mu_hat, nu_hat = mu, nu
@@ -153,7 +155,13 @@ def rmsprop(
         "momentum", momentum, hint="Pass a momentum such as 0.9, or None for no momentum."
     )
     return GradientTransformation(
-        Partial(_rmsprop_init, initial_scale, centered, momentum),
+        Partial(
+            _rmsprop_init,
+            initial_scale,
+            centered,
+            momentum,
+            bool(bias_correction) or callable(learning_rate),
+        ),
         Partial(
             _rmsprop_update,
             learning_rate,

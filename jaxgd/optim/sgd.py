@@ -30,17 +30,20 @@ from jaxgd.optim.base import GradientTransformation
 class SgdState(NamedTuple):
     """State of :func:`sgd`.
 
-    ``count`` is the number of updates taken (read by schedules); ``trace`` the
-    momentum buffer ``m`` (optax's ``TraceState.trace``), ``None`` without momentum.
+    ``count`` is the number of updates taken, kept only when the learning rate is a
+    schedule (which reads it), as in optax; ``trace`` the momentum buffer ``m``
+    (optax's ``TraceState.trace``), ``None`` without momentum.
     """
 
-    count: Array
+    count: Array | None
     trace: Updates = None
 
 
-def _sgd_init(momentum: ArrayLike | None, accumulator_dtype: Any, params: Params) -> SgdState:
+def _sgd_init(
+    momentum: ArrayLike | None, accumulator_dtype: Any, counted: bool, params: Params
+) -> SgdState:
     trace = None if momentum is None else _common.zeros_like(params, accumulator_dtype)
-    return SgdState(count=_common.zero_count(), trace=trace)
+    return SgdState(count=_common.counter(counted), trace=trace)
 
 
 def _sgd_update(
@@ -59,7 +62,7 @@ def _sgd_update(
         updates, trace = _common.trace(grads, state.trace, momentum, nesterov)
         trace = _common.cast(trace, accumulator_dtype)
     updates = _common.scale_by_learning_rate(learning_rate, updates, state.count)
-    return updates, SgdState(count=_common.safe_increment(state.count), trace=trace)
+    return updates, SgdState(count=_common.next_count(state.count), trace=trace)
 
 
 def sgd(
@@ -110,6 +113,6 @@ def sgd(
     )
     accumulator_dtype = _common.canonical_dtype(accumulator_dtype)
     return GradientTransformation(
-        Partial(_sgd_init, momentum, accumulator_dtype),
+        Partial(_sgd_init, momentum, accumulator_dtype, callable(learning_rate)),
         Partial(_sgd_update, learning_rate, momentum, nesterov, accumulator_dtype),
     )
