@@ -44,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd._types import Array, Batch, InitFn, LossFn, PRNGKey
-from jaxgd.train import FitResult, Lanes, Plan, make_plan, run
+from jaxgd.train import FitResult, Lanes, Plan, as_arrays, make_plan, run
 
 # ----------------------------------------------------------------------------- search spaces
 
@@ -261,6 +261,7 @@ def _run_lanes(plan, factory, static_hp, init_fn, data, tol, key, lane_hp, lane_
     make_optimizer = functools.partial(_lane_optimizer, factory, static_hp)
     params = jax.vmap(init_fn)(init_keys)
     result = run(plan, make_optimizer, Lanes(lane_hp, data_keys), params, data, tol)
+    result = result._replace(opt_state=None)  # a SweepResult keeps none: not copied out
     return result, _lowest_finite(result.losses, result.final_loss)
 
 
@@ -306,13 +307,13 @@ def estimate_lane_bytes(plan: Plan, init_fn: InitFn, data: Batch | None, key: PR
     copies a chunk keeps to run again from its start), plus the recorded
     histories. Cached per problem shape.
     """
-    shapes = None if data is None else tuple((a.shape, str(a.dtype)) for a in data)
-    return _lane_bytes(plan, init_fn, shapes, jax.ShapeDtypeStruct(key.shape, key.dtype))
+    shapes = None if data is None else tuple((a.shape, a.dtype) for a in data)
+    return _lane_bytes(plan, init_fn, shapes, (key.shape, key.dtype))
 
 
 @functools.lru_cache(maxsize=64)
 def _lane_bytes(plan: Plan, init_fn: InitFn, data_shapes, key_shape) -> int:
-    params = jax.eval_shape(init_fn, key_shape)
+    params = jax.eval_shape(init_fn, jax.ShapeDtypeStruct(*key_shape))
     if data_shapes is None:
         batch = (None, None)
     else:
@@ -361,6 +362,11 @@ def resolve_devices(devices: int | Sequence[jax.Device] | None) -> list[jax.Devi
 
 
 def _lane_sharding(devices: list[jax.Device]):
+    return _lane_sharding_of(tuple(devices))
+
+
+@functools.lru_cache(maxsize=16)
+def _lane_sharding_of(devices: tuple[jax.Device, ...]):
     mesh = jax.sharding.Mesh(np.asarray(devices), ("lanes",))
     return (
         jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("lanes")),
@@ -405,9 +411,15 @@ def _put_lanes(tree: Any, sharding: Any, n_devices: int) -> Any:
     return _put(tree, sharding)
 
 
-def _gather(tree: Any) -> Any:
+def _gather(tree: Any, on_cpu: bool) -> Any:
+    """A chunk's results as NumPy arrays (from every process in a multi-process run).
+
+    On CPU an array already lives in host memory and ``np.asarray`` views it (as
+    ``jax.device_get`` does, at 1/8 of its cost per leaf: about 15 against 130 µs
+    for nine leaves); elsewhere ``jax.device_get`` starts all the copies at once.
+    """
     if jax.process_count() == 1:
-        return jax.device_get(tree)
+        return jax.tree.map(np.asarray, tree) if on_cpu else jax.device_get(tree)
     from jax.experimental import multihost_utils
 
     return multihost_utils.process_allgather(tree, tiled=True)
@@ -663,10 +675,9 @@ def sweep(
     n_seeds = len(seed_list)
     n_lanes = configs.count * n_seeds
     devices_used = resolve_devices(devices)
-    if data is not None:
-        data = tuple(jnp.asarray(a) for a in data)
+    data = as_arrays(data)
     tol_array = None if tol is None else jnp.asarray(tol)
-    float_dtype = np.dtype(jnp.result_type(float))
+    float_dtype = np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
     groups = _program_groups(configs)
 
     if chunk_size is None:
@@ -676,6 +687,7 @@ def sweep(
     n_devices = len(devices_used)
     chunk_size = math.ceil(chunk_size / n_devices) * n_devices
     lane_sharding, replicated = _lane_sharding(devices_used)
+    on_cpu = all(device.platform == "cpu" for device in devices_used)
     shared = (data, tol_array, key)
     if not _on_the_default_device(shared, devices_used):
         shared = _put(shared, replicated)  # one transfer for everything the lanes share
@@ -718,7 +730,7 @@ def sweep(
                     lane_hp,
                     lane_seeds,
                 )
-                result = _gather(result)
+                result = _gather(result, on_cpu)
                 lane_index = np.asarray(members)[local // n_seeds] * n_seeds + local % n_seeds
                 n_real = len(local)
                 fit_result, best = result
