@@ -138,6 +138,30 @@ def test_geron_learning_rates_02_01_finite_and_05_diverged():
     assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(result.params))
 
 
+def test_numpy_and_jax_data_give_the_same_numpy_results():
+    # JAX arrays go to the program as they are, NumPy arrays are converted (float64 to
+    # float32); the results come back as NumPy arrays either way.
+    problem = problems.geron_linear()
+    x, y = (np.asarray(a, np.float64) for a in problem.data)
+    results = [
+        sweep(
+            problem.loss_fn,
+            problem.init_fn,
+            data,
+            sgd,
+            grid={"learning_rate": [0.02, 0.1]},
+            steps=50,
+            key=KEY,
+        )
+        for data in ((x, y), (jax.numpy.asarray(x), jax.numpy.asarray(y)))
+    ]
+    for result in results:
+        for leaf in (result.final_loss, result.losses, *jax.tree.leaves(result.params)):
+            assert isinstance(leaf, np.ndarray)
+    np.testing.assert_array_equal(results[0].losses, results[1].losses)
+    np.testing.assert_array_equal(results[0].final_loss, results[1].final_loss)
+
+
 @pytest.mark.parametrize("batch_size", [None, 20])
 def test_diverged_lanes_leave_the_others_as_their_solo_runs(x64, batch_size):
     problem = problems.geron_linear()
