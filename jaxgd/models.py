@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgd._keys import as_key
 from jaxgd._types import Array, ArrayLike, Params, PRNGKey
 
 LEAKY_RELU_SLOPE = 0.01
@@ -120,6 +121,7 @@ def _unit_spread(scheme: str, fan_in: int, fan_out: int, scale: float) -> float:
 
 def _unit_draw(key: PRNGKey, shape: tuple[int, ...], scheme: str, dtype: jnp.dtype) -> Array:
     """Independent U(−1, 1) entries for the uniform schemes, N(0, 1) for the normal ones."""
+    key = as_key(key)
     if scheme == "zeros":
         return jnp.zeros(shape, dtype)
     if scheme in ("normal", "glorot_normal", "he"):
@@ -146,7 +148,7 @@ def init_weight(
     Each is a unit draw (U(−1, 1) or N(0, 1)) times the scheme's spread.
 
     Args:
-      key: a PRNG key.
+      key: a PRNG key (``jax.random.key(s)``, ``jax.random.PRNGKey(s)`` or the int ``s``).
       shape: ``(fan_out, fan_in)``.
       scheme: one of :data:`INIT_SCHEMES`.
       scale: standard deviation for ``normal``, half-width for ``uniform``.
@@ -305,7 +307,7 @@ def dropout(x: Array, rate: float, key: PRNGKey) -> Array:
         raise ValueError(f"dropout rate={rate} must be in [0, 1).")
     if rate == 0.0:
         return x
-    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+    keep = jax.random.bernoulli(as_key(key), 1.0 - rate, x.shape)
     return jnp.where(keep, x / (1.0 - rate), jnp.zeros_like(x))
 
 
@@ -328,7 +330,7 @@ def mlp_forward(
     f_hidden, f_output = activation(hidden), activation(output)
     x = jnp.asarray(x)
     _check_input(x, params[0]["w"].shape[1])
-    keys = jax.random.split(key, len(params)) if key is not None else [None] * len(params)
+    keys = jax.random.split(as_key(key), len(params)) if key is not None else [None] * len(params)
     zs, activations = [], [x]
     for i, layer in enumerate(params):
         z = activations[-1] @ layer["w"].T + layer["b"][None, :]

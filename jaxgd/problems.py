@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgd._keys import as_key
 from jaxgd._types import Array, ArrayLike, Batch, InitFn, LossFn, Params, PRNGKey
 from jaxgd.losses import mse
 from jaxgd.models import MLP, linear_apply, mlp_from_arrays
@@ -90,7 +91,7 @@ def linear_mse(params: Params, x: Array, y: Array) -> Array:
 
 def geron_init(key: PRNGKey) -> Params:
     """θ = (θ₀, θ₁) ~ N(0, I) as ``{"w": [θ₁], "b": θ₀}``, like Géron's ``randn(2, 1)``."""
-    theta = jax.random.normal(key, (2,), jnp.result_type(float))
+    theta = jax.random.normal(as_key(key), (2,), jnp.result_type(float))
     return {"w": theta[1:], "b": theta[0]}
 
 
@@ -122,7 +123,7 @@ class UniformBox:
 
     def __call__(self, key: PRNGKey) -> Array:
         low, high = _float(self.low), _float(self.high)
-        return jax.random.uniform(key, low.shape, low.dtype, low, high)
+        return jax.random.uniform(as_key(key), low.shape, low.dtype, low, high)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -43,8 +43,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgd._keys import as_key
 from jaxgd._types import Array, Batch, InitFn, LossFn, PRNGKey
-from jaxgd.train import FitResult, Lanes, Plan, as_arrays, make_plan, run
+from jaxgd.train import (
+    DEFAULT_MAX_LOSS_RATIO,
+    FitResult,
+    Lanes,
+    Plan,
+    as_arrays,
+    check_flag,
+    check_loss_fn,
+    check_params,
+    make_plan,
+    run,
+)
 
 # ----------------------------------------------------------------------------- search spaces
 
@@ -69,18 +81,28 @@ class Choice(NamedTuple):
     values: tuple[Any, ...]
 
 
+def _bound(function: str, name: str, value: Any) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"{function}: {name}={value!r} must be a number, e.g. {function}(1e-4, 1).")
+    return float(value)
+
+
 def log_uniform(low: float, high: float) -> LogUniform:
     """A log-uniform distribution on ``[low, high]`` for random search (e.g. learning rates)."""
+    low, high = _bound("log_uniform", "low", low), _bound("log_uniform", "high", high)
     if not (0 < low < high and math.isfinite(high)):
         raise ValueError(f"log_uniform({low}, {high}) needs 0 < low < high < inf.")
-    return LogUniform(float(low), float(high))
+    return LogUniform(low, high)
 
 
 def uniform(low: float, high: float) -> Uniform:
     """A uniform distribution on ``[low, high]`` for random search."""
+    low, high = _bound("uniform", "low", low), _bound("uniform", "high", high)
     if not (low < high and math.isfinite(low) and math.isfinite(high)):
         raise ValueError(f"uniform({low}, {high}) needs finite low < high.")
-    return Uniform(float(low), float(high))
+    return Uniform(low, high)
 
 
 def choice(values: Sequence[Any]) -> Choice:
@@ -111,9 +133,12 @@ def _draw(distribution: Any, key: PRNGKey, n: int, name: str) -> list[Any]:
 # ----------------------------------------------------------------------------- lanes
 
 
-def lane_keys(key: PRNGKey, seed: int) -> tuple[PRNGKey, PRNGKey]:
-    """``(init_key, data_key)`` of the lanes with seed ``seed`` in a sweep started from ``key``."""
-    lanes_key = jax.random.split(key)[1]
+def lane_keys(key: PRNGKey | int, seed: int) -> tuple[PRNGKey, PRNGKey]:
+    """``(init_key, data_key)`` of the lanes with seed ``seed`` in a sweep started from ``key``.
+
+    ``key`` as :func:`jaxgd.sweep` takes it (a typed key, a legacy raw key or an int seed).
+    """
+    lanes_key = jax.random.split(as_key(key))[1]
     init_key, data_key = jax.random.split(jax.random.fold_in(lanes_key, seed))
     return init_key, data_key
 
@@ -241,6 +266,135 @@ def configurations(
     for i, (name, dist) in enumerate(sorted(random.items())):
         columns[name] = _column(_draw(dist, jax.random.fold_in(draw_key, i), n, name))
     return Configurations(columns, n)
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _is_transformation(value: Any) -> bool:
+    return callable(getattr(value, "init", None)) and callable(getattr(value, "update", None))
+
+
+def _configuration(configs: Configurations, c: int) -> dict[str, Any]:
+    return {name: _python(column[c]) for name, column in configs.columns.items()}
+
+
+_CHECKED: dict[Any, None] = {}
+"""Hyperparameter columns already checked (a repeated sweep checks its lanes once)."""
+
+
+def check_lane_optimizers(
+    factory: Callable[..., Any], configs: Configurations, groups: Mapping[tuple, np.ndarray]
+) -> None:
+    """Give every lane's hyperparameters to the optimizer factory before anything compiles.
+
+    The factory is called once per program group with each numeric hyperparameter as an
+    array of all the group's values, so a factory that checks its arguments (every
+    :mod:`jaxgd.optim` factory does, element-wise) checks every lane, exactly as it would
+    check them one at a time. If it raises, the lanes are tried one by one to name the
+    first configuration it refuses. The factory must return a transformation.
+
+    Raises:
+      ValueError, TypeError: the factory's own error, with the lane's configuration; or a
+        ``TypeError`` when the factory returns something without ``init`` and ``update``.
+    """
+    for static, members in groups.items():
+        static_names = {name for name, _ in static}
+        values = {
+            name: np.asarray(column[members], np.float64)
+            for name, column in sorted(configs.columns.items())
+            if name not in static_names
+        }
+        try:
+            cache_key = (factory, static, tuple((n, v.tobytes()) for n, v in values.items()))
+            hash(cache_key)
+        except TypeError:  # an unhashable factory or static value: check every time
+            cache_key = None
+        if cache_key is not None and cache_key in _CHECKED:
+            continue
+        try:
+            result = factory(**dict(static), **values)
+        except (TypeError, ValueError) as error:
+            _raise_for_first_refused(factory, configs, members, error)
+        if not _is_transformation(result):
+            raise TypeError(
+                f"the optimizer factory returned {result!r}, not a GradientTransformation "
+                "(with init and update); it must return one, e.g. "
+                "lambda learning_rate: optax.sgd(learning_rate)."
+            )
+        if cache_key is not None:
+            if len(_CHECKED) >= 256:
+                _CHECKED.pop(next(iter(_CHECKED)))
+            _CHECKED[cache_key] = None
+
+
+def _raise_for_first_refused(
+    factory: Callable[..., Any], configs: Configurations, members: np.ndarray, error: Exception
+) -> None:
+    """Re-raise ``error`` (from the factory given a group's columns) with the lane it is about."""
+    for c in members:
+        configuration = _configuration(configs, int(c))
+        try:
+            factory(**configuration)
+        except (TypeError, ValueError) as lane_error:
+            raise type(lane_error)(
+                f"{lane_error} (sweep configuration {configuration})"
+            ) from lane_error
+    raise type(error)(
+        f"{error} (the optimizer factory refused the lanes' hyperparameters given as arrays, "
+        "one entry per lane, but accepts each lane alone: the sweep passes them as traced "
+        "arrays, so the factory must not turn them into Python numbers or branch on them)"
+    ) from error
+
+
+def _check_init_output(init_fn: InitFn, key_shape: tuple[Any, Any]) -> Any:
+    params = jax.eval_shape(init_fn, jax.ShapeDtypeStruct(*key_shape))
+    check_params(params, "init_fn(key)", finite=False)
+    return params
+
+
+_checked_init_output = functools.lru_cache(maxsize=64)(_check_init_output)
+
+
+def check_init_fn(init_fn: Any, key: PRNGKey) -> Any:
+    """``init_fn`` is callable and returns real floating-point parameters (checked once).
+
+    The output is checked by its shapes and dtypes (``jax.eval_shape``), which are
+    returned; a lane whose start has a non-finite loss diverges at update 0.
+    """
+    if not callable(init_fn):
+        raise TypeError(
+            f"init_fn={init_fn!r} is not callable; pass a function init_fn(key) -> params "
+            "(to start every lane from the same params p: init_fn=lambda key: p)."
+        )
+    key_shape = (key.shape, key.dtype)
+    try:
+        hash(init_fn)
+    except TypeError:
+        return _check_init_output(init_fn, key_shape)
+    return _checked_init_output(init_fn, key_shape)
+
+
+def _seed_list(seeds: Any) -> list[int]:
+    """``seeds`` as a list of seeds: a count ``n`` gives ``0 … n − 1``."""
+    hint = "give a positive count (seeds=3) or a list of non-negative integers (seeds=[0, 7])."
+    if isinstance(seeds, (bool, np.bool_)):
+        raise TypeError(f"seeds={seeds!r}; {hint}")
+    if isinstance(seeds, (int, np.integer)):
+        if seeds <= 0:
+            raise ValueError(f"seeds={seeds!r}; {hint}")
+        return list(range(int(seeds)))
+    if not isinstance(seeds, (Sequence, np.ndarray)) or isinstance(seeds, (str, bytes)):
+        raise TypeError(f"seeds={seeds!r}; {hint}")
+    seed_list = list(seeds)
+    if not seed_list:
+        raise ValueError(f"seeds={seeds!r} is empty; {hint}")
+    for seed in seed_list:
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"seeds contains {seed!r}; {hint}")
+        if not 0 <= seed < 2**32:
+            raise ValueError(f"seeds contains {seed}; {hint}")
+    return [int(seed) for seed in seed_list]
 
 
 # ----------------------------------------------------------------------------- the compiled lanes
@@ -606,6 +760,7 @@ def sweep(
     record_params: bool = False,
     loss_with_key: bool = False,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    max_loss_ratio: float | None = DEFAULT_MAX_LOSS_RATIO,
 ) -> SweepResult:
     """Train every configuration × seed as a lane of one compiled, vmapped program.
 
@@ -620,12 +775,18 @@ def sweep(
       n_random: number of random draws (per grid point).
       seeds: number of seeds (0, 1, …) or an explicit list of seeds.
       steps, epochs, batch_size, tol, record_every, stop_on, sampling, drop_last,
-        record_params, loss_with_key: as in :func:`jaxgd.fit`.
-      key: the sweep's PRNG key (random search draws and every lane's keys).
+        record_params, loss_with_key, max_loss_ratio: as in :func:`jaxgd.fit` (a lane
+        diverges once its loss exceeds ``max_loss_ratio`` × its initial loss).
+      key: the sweep's PRNG key (random search draws and every lane's keys):
+        ``jax.random.key(s)``, ``jax.random.PRNGKey(s)`` or the int seed ``s``.
       chunk_size: lanes per compiled call; by default the most that fit ``memory_budget``.
       devices: devices to shard lanes over (a count or a list); default all.
       progress: a progress bar over lanes; default on when stderr is a terminal.
       memory_budget: bytes per chunk used to choose ``chunk_size``.
+
+    Every lane's hyperparameters are given to ``optimizer`` (the factory) before anything
+    compiles, so its argument checks (every :mod:`jaxgd.optim` factory checks its
+    arguments) refuse a bad value with the lane's configuration.
 
     Returns:
       A :class:`SweepResult`, lanes ordered configuration-major (all seeds of the
@@ -649,11 +810,24 @@ def sweep(
         raise ValueError(
             f"chunk_size={chunk_size!r} must be a positive integer (or None for automatic)."
         )
+    if _is_transformation(optimizer):
+        raise TypeError(
+            "optimizer is a transformation (such as sgd(0.1)); sweep needs the factory that "
+            "builds one from a lane's hyperparameters: pass jaxgd.optim.sgd itself, "
+            "with grid={'learning_rate': [...]}."
+        )
     if not callable(optimizer):
         raise TypeError(
             "optimizer must be a factory called with hyperparameters as keywords, "
             f"e.g. jaxgd.optim.adam; got {optimizer!r}."
         )
+    if isinstance(memory_budget, bool) or not isinstance(memory_budget, (int, np.integer)):
+        raise TypeError(f"memory_budget={memory_budget!r} must be a number of bytes (an int).")
+    if memory_budget <= 0:
+        raise ValueError(f"memory_budget={memory_budget!r} must be a positive number of bytes.")
+    if progress is not None:
+        progress = check_flag("progress", progress)
+    key = as_key(key)
     plan = make_plan(
         loss_fn,
         data,
@@ -667,10 +841,10 @@ def sweep(
         record_every=record_every,
         record_params=record_params,
         loss_with_key=loss_with_key,
+        max_loss_ratio=max_loss_ratio,
     )
-    seed_list = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else list(seeds)
-    if not seed_list or any(isinstance(s, bool) or int(s) != s for s in seed_list):
-        raise ValueError(f"seeds={seeds!r}: give a positive count or a list of integers.")
+    check_loss_fn(loss_fn, check_init_fn(init_fn, key), data)
+    seed_list = _seed_list(seeds)
     configs = configurations(optimizer, grid, random, n_random, key)
     n_seeds = len(seed_list)
     n_lanes = configs.count * n_seeds
@@ -679,6 +853,7 @@ def sweep(
     tol_array = None if tol is None else jnp.asarray(tol)
     float_dtype = np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
     groups = _program_groups(configs)
+    check_lane_optimizers(optimizer, configs, groups)
 
     if chunk_size is None:
         lane_bytes = estimate_lane_bytes(plan, init_fn, data, key)

@@ -29,15 +29,28 @@ Stopping, divergence
 With ``tol`` a run stops (``converged=True``) at the first update where
 ``|L_t − L_{t−1}| <= tol`` (``stop_on="loss_change"``, the default) or
 ``‖g_t‖₂ <= tol`` (``stop_on="grad_norm"``); the losses compared are the
-batch losses. Divergence is read off the loss: when the loss of θ_t is not
-finite (NaN or infinite parameters give a non-finite loss, and so does a loss
-that overflows), the update that produced θ_t is rejected, the run keeps
-θ_{t−1} and s_{t−1} (whose loss was finite) and stops with ``diverged=True`` and
-``diverged_at = t − 1``, the rejected update. It never raises and never returns
-parameters with a non-finite loss. Either way the compiled loop keeps its
-length and a stopped run's state stays frozen; from the update where it stopped
-on, its history repeats the loss (and parameters) of its final state, and so do
-its ``epoch_losses`` for the epochs that end after it stopped. So
+batch losses. Divergence is read off the batch loss L_t of θ_t. A run diverges
+at the first update whose loss is
+
+* not finite (NaN or infinite parameters give a non-finite loss, and so does a
+  loss that overflows), or
+* larger than ``max_loss_ratio × L_init``, where ``L_init`` is the loss of the
+  starting parameters on the whole data set (default ``max_loss_ratio = 1e6``;
+  the rule applies when ``L_init > 0``; ``max_loss_ratio=None`` keeps the
+  non-finite rule only).
+
+The second rule is what makes divergence visible in every dtype: in float64 a
+run above the critical learning rate grows for a long time before it overflows
+(Géron's problem at η = 0.5 reaches a loss of 1e56 in 1,000 updates without
+overflowing), in float32 much sooner. Either way the update that produced θ_t
+is rejected, the run keeps θ_{t−1} and s_{t−1} (whose loss passed both rules)
+and stops with ``diverged=True`` and ``diverged_at = t − 1``, the rejected
+update. It never raises and never returns parameters with a non-finite loss.
+
+Whether a run converged or diverged, the compiled loop keeps its length and a
+stopped run's state stays frozen; from the update where it stopped on, its
+history repeats the loss (and parameters) of its final state, and so do its
+``epoch_losses`` for the epochs that end after it stopped. So
 :func:`jaxgd.sweep` can run many runs side by side.
 
 How the checks are made cheap
@@ -69,6 +82,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd import _static
+from jaxgd._keys import as_key
 from jaxgd._types import Array, Batch, LossFn, OptState, Params, PRNGKey
 from jaxgd.optim.base import GradientTransformation, apply_updates
 
@@ -124,6 +138,7 @@ class Plan:
     record_params: bool
     n_epochs: int | None
     loss_with_key: bool = False
+    max_loss_ratio: float | None = None
 
     @property
     def n_records(self) -> int:
@@ -145,7 +160,9 @@ class Carry(NamedTuple):
 
     ``params`` θ_t and ``opt_state`` s_t; ``prev_loss`` L_{t−1} (after the run
     stops: the loss of its final parameters); ``stopped_at`` the update at which
-    the run stopped (see ``status``).
+    the run stopped (see ``status``); ``loss_limit`` the loss above which the run
+    diverges (``max_loss_ratio × L_init``, +inf when ``L_init <= 0``; ``None`` when
+    the plan has no such rule).
     """
 
     params: Params
@@ -154,6 +171,7 @@ class Carry(NamedTuple):
     status: Array
     stopped_at: Array
     epoch_losses: Array | None
+    loss_limit: Array | None = None
 
 
 class Record(NamedTuple):
@@ -253,6 +271,12 @@ def check_data(data: Batch | None) -> int | None:
             "or None for an objective of the parameters alone."
         )
     x, y = data
+    for name, array in (("x", x), ("y", y)):
+        dtype = getattr(array, "dtype", None) or np.asarray(array).dtype
+        if not (jnp.issubdtype(dtype, jnp.number) or jnp.issubdtype(dtype, jnp.bool_)):
+            raise TypeError(
+                f"data's {name} has dtype {dtype}; give numbers (e.g. np.asarray({name}, float))."
+            )
     n_x, n_y = np.shape(x)[:1], np.shape(y)[:1]
     if not n_x or not n_y:
         raise ValueError(
@@ -263,12 +287,122 @@ def check_data(data: Batch | None) -> int | None:
         raise ValueError(
             f"x has {n_x[0]} examples but y has {n_y[0]}; give one target per example."
         )
+    if n_x[0] == 0:
+        raise ValueError(
+            "data has 0 examples (x and y have an empty first axis); give at least one."
+        )
     for name, array in (("x", x), ("y", y)):
         if not isinstance(array, jax.core.Tracer) and not _is_finite(array):
             raise ValueError(
                 f"{name} contains NaN or infinite values; remove or impute them before fitting."
             )
     return int(n_x[0])
+
+
+def check_params(params: Params, name: str = "params", *, finite: bool = True) -> None:
+    """Parameters to train: at least one leaf, every leaf a real floating-point array, finite.
+
+    ``finite=False`` checks the structure and dtypes only (for ``jax.eval_shape`` output).
+
+    Raises:
+      TypeError: a leaf that is not a real floating-point array (an int ``1``, a string, a
+        complex array: jax.grad needs real floats here).
+      ValueError: no leaves at all, or a leaf with NaN or infinite entries.
+    """
+    leaves = jax.tree_util.tree_leaves_with_path(params)
+    if not leaves:
+        raise ValueError(f"{name} has no arrays to train (got {params!r}).")
+    for path, leaf in leaves:
+        where = f"{name}{jax.tree_util.keystr(path)}"
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is None:
+            dtype = np.asarray(leaf).dtype if isinstance(leaf, (int, float)) else None
+        if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+            kind = f"dtype {dtype}" if dtype is not None else f"type {type(leaf).__name__}"
+            raise TypeError(
+                f"{where} has {kind}; parameters must be real floating-point arrays "
+                "(write 1.0, not 1, or jnp.asarray(p, jnp.float32))."
+            )
+        if finite and not isinstance(leaf, jax.core.Tracer) and not _is_finite(leaf):
+            raise ValueError(
+                f"{where} contains NaN or infinite values; start from finite parameters."
+            )
+
+
+def _struct(leaf: Any) -> jax.ShapeDtypeStruct:
+    if isinstance(leaf, jax.ShapeDtypeStruct):
+        return leaf
+    return jax.ShapeDtypeStruct(np.shape(leaf), jnp.result_type(leaf))
+
+
+def check_loss_fn(loss_fn: LossFn, params: Params, data: Batch | None) -> None:
+    """``loss_fn(params, x, y)`` returns one real floating-point number (checked once per shape).
+
+    ``params`` and ``data`` may be arrays or ``jax.ShapeDtypeStruct``s; the loss is traced
+    with ``jax.eval_shape``, never run.
+
+    Raises:
+      TypeError: naming ``loss_fn`` when it returns an array of another shape (e.g. the
+        per-example losses instead of their mean) or a non-float value.
+    """
+    leaves, treedef = jax.tree.flatten((params, data))
+    _checked_loss(loss_fn, treedef, tuple(_struct(leaf) for leaf in leaves))
+
+
+def _check_loss_output(loss_fn: LossFn, treedef: Any, structs: tuple) -> None:
+    params, data = jax.tree.unflatten(treedef, structs)
+    x, y = data if data is not None else (None, None)
+    out = jax.eval_shape(loss_fn, params, x, y)
+    shape, dtype = getattr(out, "shape", None), getattr(out, "dtype", None)
+    if shape != () or dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+        what = f"shape {shape} and dtype {dtype}" if shape is not None else repr(out)
+        raise TypeError(
+            f"loss_fn(params, x, y) must return one real number, the mean loss over the batch "
+            f"(e.g. jnp.mean((pred - y) ** 2)); it returned {what}."
+        )
+
+
+_checked_loss = functools.lru_cache(maxsize=64)(_check_loss_output)
+
+
+def check_optimizer(optimizer: Any, name: str = "optimizer") -> GradientTransformation:
+    """``optimizer`` if it is a transformation (``init`` and ``update``), else a clear error."""
+    if callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None)):
+        return optimizer
+    if callable(optimizer):
+        label = getattr(optimizer, "__name__", None) or "the factory"
+        raise TypeError(
+            f"{name}={label} is an optimizer factory, not a transformation: call it, "
+            f"e.g. {label}(0.1) (jaxgd.sweep takes the factory itself)."
+        )
+    raise TypeError(
+        f"{name}={optimizer!r} is not a GradientTransformation (with init and update); "
+        "pass e.g. jaxgd.optim.sgd(0.1) or optax.adam(1e-3)."
+    )
+
+
+def check_flag(name: str, value: Any) -> bool:
+    """A bool option; anything else (a string such as "no", a number) is an error."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}={value!r} must be True or False.")
+    return bool(value)
+
+
+DEFAULT_MAX_LOSS_RATIO = 1e6
+"""A run diverges once its loss exceeds this multiple of its initial loss (see the module)."""
+
+
+def _check_number(name: str, value: Any, hint: str) -> float | None:
+    """``value`` as a float (``None`` for a tracer, left to the compiled program)."""
+    if isinstance(value, jax.core.Tracer):
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating, np.ndarray, jax.Array)
+    ):
+        raise TypeError(f"{name}={value!r} must be a number; {hint}")
+    if np.ndim(value) != 0:
+        raise TypeError(f"{name} must be a single number, got shape {np.shape(value)}; {hint}")
+    return float(value)
 
 
 def make_plan(
@@ -285,6 +419,7 @@ def make_plan(
     record_every: int,
     record_params: bool,
     loss_with_key: bool = False,
+    max_loss_ratio: float | None = DEFAULT_MAX_LOSS_RATIO,
 ) -> Plan:
     """Check the run's settings and fix the shape of its compiled loop."""
     if not callable(loss_fn):
@@ -302,12 +437,21 @@ def make_plan(
         raise ValueError(f"sampling={sampling!r}; choose one of {', '.join(SAMPLING)}.")
     if stop_on not in STOP_ON:
         raise ValueError(f"stop_on={stop_on!r}; choose one of {', '.join(STOP_ON)}.")
-    if (
-        tol is not None
-        and not isinstance(tol, jax.core.Tracer)
-        and not (math.isfinite(float(tol)) and float(tol) >= 0)
-    ):
-        raise ValueError(f"tol={tol!r} must be a finite number >= 0 (or None for no stopping).")
+    tol_hint = "pass e.g. tol=1e-6, or None for no stopping."
+    tol_value = None if tol is None else _check_number("tol", tol, tol_hint)
+    if tol_value is not None and not (math.isfinite(tol_value) and tol_value >= 0):
+        raise ValueError(f"tol={tol!r} must be a finite number >= 0; {tol_hint}")
+    ratio_hint = "pass e.g. max_loss_ratio=1e6, or None to flag only non-finite losses."
+    if max_loss_ratio is not None:
+        ratio = _check_number("max_loss_ratio", max_loss_ratio, ratio_hint)
+        if ratio is None or not (math.isfinite(ratio) and ratio > 1):
+            raise ValueError(
+                f"max_loss_ratio={max_loss_ratio!r} must be a number > 1; {ratio_hint}"
+            )
+        max_loss_ratio = ratio
+    drop_last = check_flag("drop_last", drop_last)
+    record_params = check_flag("record_params", record_params)
+    loss_with_key = check_flag("loss_with_key", loss_with_key)
     if batch_size is None:
         updates_per_epoch = 1
     else:
@@ -348,6 +492,7 @@ def make_plan(
         record_params=bool(record_params),
         n_epochs=n_epochs,
         loss_with_key=bool(loss_with_key),
+        max_loss_ratio=max_loss_ratio,
     )
     if plan.masked and plan.loss_with_key:
         raise ValueError(
@@ -479,8 +624,26 @@ def _evaluate(
     return jax.value_and_grad(lambda p: _batch_loss(plan, p, x, y, weights, loss_key))(params)
 
 
+def loss_limit(plan: Plan, params: Params, data: Batch | None, dtype: Any) -> Array | None:
+    """The loss above which a run that starts from ``params`` diverges.
+
+    ``max_loss_ratio × L_init`` with ``L_init`` the whole-data loss of ``params``; +inf
+    when ``L_init`` is not positive (the ratio then says nothing) or not finite (the run
+    diverges at once anyway); ``None`` when the plan has no ``max_loss_ratio``.
+    """
+    if plan.max_loss_ratio is None:
+        return None
+    initial = full_loss(plan, params, data).astype(dtype)
+    usable = jnp.isfinite(initial) & (initial > 0)
+    return jnp.where(usable, plan.max_loss_ratio * initial, jnp.inf).astype(dtype)
+
+
 def init_carry(
-    plan: Plan, optimizer: GradientTransformation, params: Params, opt_state: OptState | None
+    plan: Plan,
+    optimizer: GradientTransformation,
+    params: Params,
+    opt_state: OptState | None,
+    data: Batch | None,
 ) -> Carry:
     """The loop state of one run before the first update."""
     if opt_state is None:
@@ -496,6 +659,7 @@ def init_carry(
         epoch_losses=(
             jnp.full((plan.n_epochs,), jnp.nan, loss_dtype) if plan.n_epochs is not None else None
         ),
+        loss_limit=loss_limit(plan, params, data, loss_dtype),
     )
 
 
@@ -600,7 +764,8 @@ def _events(
 
     Convergence at ``t`` (a taken update, ``t < stop``): ``|L_t − L_{t−1}| <= tol`` (or
     ``‖g_t‖ <= tol``); the run keeps θ_t. Divergence at ``t <= stop``: L_t is not
-    finite, so update ``t − 1`` is rejected and the run keeps θ_{t−1}; ``end_loss``
+    finite or above the lane's ``loss_limit``, so update ``t − 1`` is rejected and the run
+    keeps θ_{t−1}; ``end_loss``
     (the loss of the pass's result, on batch ``t_check``) checks the last update.
     Returns the new ``stop`` (unchanged if nothing happened).
 
@@ -610,7 +775,16 @@ def _events(
     running = start.status == RUNNING
     losses = record.loss
     update = ts.reshape(ts.shape + (1,) * (losses.ndim - 1))  # broadcasts against the lanes
-    end_bad = running & (stop >= t_check) & ~jnp.isfinite(end_loss)
+    limit = start.loss_limit
+
+    def diverging(loss: Array) -> Array:
+        """Not finite, or above the lane's limit."""
+        if limit is None:
+            return ~jnp.isfinite(loss)
+        lanes_limit = limit.reshape((1,) * (loss.ndim - limit.ndim) + limit.shape)
+        return ~jnp.isfinite(loss) | (loss > lanes_limit)
+
+    end_bad = running & (stop >= t_check) & diverging(end_loss)
 
     def flags() -> tuple[Array, Array]:
         """Per record: ``(met, bad)``, a convergence or a divergence event."""
@@ -623,7 +797,8 @@ def _events(
         else:
             met = jnp.zeros_like(finite)
         written = running[None] & (update < t_check)  # rows past t_check are not this chunk's
-        return met & written & (update < stop[None]), ~finite & written & (update <= stop[None])
+        bad = diverging(losses) & written & (update <= stop[None])
+        return met & written & (update < stop[None]), bad
 
     def first_events() -> Events:
         met, bad = flags()
@@ -647,10 +822,13 @@ def _events(
     # A column of records holds a non-finite loss exactly when its sum is not finite (or,
     # rarely, when the sum overflows; the search then finds nothing). The sums are a product
     # with a vector of ones, which reads the records about 3x faster than a masked reduction
-    # on XLA's CPU backend. (Rows past t_check hold a running lane's finite earlier records.)
+    # on XLA's CPU backend. (Rows past t_check hold a running lane's finite earlier records,
+    # all below its limit.) With a limit, the column maxima are compared with it too.
     n_records = losses.shape[0]
     sums = jnp.ones((1, n_records), losses.dtype) @ losses.reshape(n_records, -1)
     flagged = jnp.any(running.reshape(-1) & ~jnp.isfinite(sums[0])) | jnp.any(end_bad)
+    if limit is not None:
+        flagged = flagged | jnp.any(running & (jnp.max(losses, axis=0) > limit))
     if plan.stop_on is not None:
         flagged = flagged | jnp.any(flags()[0])
     return jax.lax.cond(flagged, first_events, no_events)
@@ -905,7 +1083,7 @@ def init_lanes(
     """Every lane's loop state before the first update (``params`` lane-batched)."""
 
     def one(hyperparameters: Any, params: Params, opt_state: Any) -> Carry:
-        return init_carry(plan, make_optimizer(hyperparameters), params, opt_state)
+        return init_carry(plan, make_optimizer(hyperparameters), params, opt_state, data)
 
     return lanes.map(one)(lanes.hyperparameters, params, opt_state)
 
@@ -920,6 +1098,7 @@ def finish(
     epoch_losses = carry.epoch_losses
     if epoch_losses is not None:  # epochs that end after a run stopped: its final loss
         epoch_ends = (jnp.arange(plan.n_epochs) + 1) * plan.updates_per_epoch - 1
+        epoch_ends = epoch_ends.reshape((1,) * steps.ndim + epoch_ends.shape)  # [(lanes,) epochs]
         after_stop = stopped[..., None] & (epoch_ends >= steps[..., None])
         epoch_losses = jnp.where(after_stop, final_loss[..., None], epoch_losses)
     return FitResult(
@@ -1026,6 +1205,7 @@ def fit(
     loss_with_key: bool = False,
     opt_state: OptState | None = None,
     progress: bool = False,
+    max_loss_ratio: float | None = DEFAULT_MAX_LOSS_RATIO,
 ) -> FitResult:
     """Minimise ``loss_fn`` by gradient descent: forward, loss, ``jax.grad``, update, repeated.
 
@@ -1045,7 +1225,9 @@ def fit(
       steps: number of updates. Exactly one of ``steps`` and ``epochs``.
       epochs: number of passes over the data (see the module docs for updates per epoch).
       batch_size: None for batch GD, 1 for stochastic GD, k for mini-batch GD.
-      key: PRNG key for the data order; needed whenever ``batch_size`` is set.
+      key: PRNG key for the data order, needed whenever ``batch_size`` is set:
+        ``jax.random.key(s)``, ``jax.random.PRNGKey(s)`` or the int seed ``s`` (the
+        three give the same run).
       tol: stop when the loss change (or gradient norm, see ``stop_on``) is ``<= tol``.
       record_every: record the loss every this many updates.
       stop_on: ``"loss_change"`` or ``"grad_norm"``.
@@ -1058,6 +1240,9 @@ def fit(
       opt_state: an optimizer state to continue from (e.g. ``previous.opt_state``),
         so schedules and moment estimates carry on; by default ``optimizer.init(params)``.
       progress: show a progress bar (the loop then runs in chunks; results are unchanged).
+      max_loss_ratio: the run diverges once its loss exceeds this multiple of the
+        whole-data loss of ``params`` (default 1e6); ``None`` flags non-finite losses only.
+        See the module docs for the rule.
 
     Returns:
       A :class:`FitResult`.
@@ -1084,7 +1269,12 @@ def fit(
         record_every=record_every,
         record_params=record_params,
         loss_with_key=loss_with_key,
+        max_loss_ratio=max_loss_ratio,
     )
+    check_params(params)
+    check_loss_fn(loss_fn, params, data)
+    optimizer = check_optimizer(optimizer)
+    progress = check_flag("progress", progress)
     if key is None:
         if plan.batch_size is not None or plan.loss_with_key:
             raise ValueError(
@@ -1096,6 +1286,7 @@ def fit(
                 + " draws random numbers and needs a key: pass key=jax.random.key(0) (or any key)."
             )
         key = jax.random.key(0)
+    key = as_key(key)
     data = as_arrays(data)
     tol_array = None if tol is None else jnp.asarray(tol)
     if opt_state is not None:
