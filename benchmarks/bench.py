@@ -1,7 +1,8 @@
 """Sweep throughput, side by side: jaxgd.sweep against the ways people do it today.
 
-Usage: python benchmarks/bench.py [--quick] [--json] [--out DIR] [--workload W1 ...]
-(or ``jaxgd bench``, the same options).
+Usage: ``jaxgd bench [--quick] [--json] [--out DIR] [--workload W1 ...]`` (from a checkout,
+``python -m benchmarks.bench`` with the same options). JAX is imported only once the
+arguments are read, so ``--help`` answers at once.
 
 For each workload (see workloads.py) and lane count, in this one process:
 
@@ -33,30 +34,41 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import numpy as np
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
+from jaxgd.cli import Parser, check_output_folder
 
-from benchmarks import methods_jax, methods_torch  # noqa: E402
-from benchmarks.workloads import WORKLOADS, Workload, quick  # noqa: E402
+if TYPE_CHECKING:
+    from .workloads import Workload
 
-METHODS = [
-    ("jaxgd.sweep", methods_jax.prepare_jaxgd),
-    ("loop of jitted optax runs", methods_jax.prepare_optax_loop),
-    ("per-step loop of optax updates", methods_jax.prepare_per_step_loop),
-    ("optax.inject_hyperparams + vmap", methods_jax.prepare_inject_vmap),
-]
-TORCH_METHODS = [
-    ("torch.optim loop", methods_torch.prepare_torch_loop),
-    ("torch.func vmap", methods_torch.prepare_torch_func),
-    ("torch by hand (lanes as columns)", methods_torch.prepare_torch_columns),
-]
+WORKLOAD_HELP = {
+    "W1": "Géron linear, full-batch SGD, 16 / 256 / 4,096 lanes",
+    "W2": "the worked 2-2-2 net, full-batch SGD, 1,024 lanes",
+    "W3": "MLP 16-64-64-1, full-batch Adam, 64 lanes",
+    "W4": "MLP 16-64-64-1, mini-batches of 32, Adam, 64 lanes",
+}
+"""The workloads' names and one line each (``workloads.WORKLOADS`` defines them)."""
+
+
+def methods() -> list[tuple[str, Any]]:
+    """``(name, prepare)`` of every method run on this machine (PyTorch's when installed)."""
+    from . import methods_jax, methods_torch
+
+    found = [
+        ("jaxgd.sweep", methods_jax.prepare_jaxgd),
+        ("loop of jitted optax runs", methods_jax.prepare_optax_loop),
+        ("per-step loop of optax updates", methods_jax.prepare_per_step_loop),
+        ("optax.inject_hyperparams + vmap", methods_jax.prepare_inject_vmap),
+    ]
+    if methods_torch.available():
+        found += [
+            ("torch.optim loop", methods_torch.prepare_torch_loop),
+            ("torch.func vmap", methods_torch.prepare_torch_func),
+            ("torch by hand (lanes as columns)", methods_torch.prepare_torch_columns),
+        ]
+    return found
 
 
 @dataclasses.dataclass
@@ -152,6 +164,9 @@ def matmul_rate(
     shape_a, shape_b, repeats: int = 5, min_seconds: float = LIMIT_MIN_SECONDS
 ) -> float:
     """FLOP/s of a jitted float32 (batched) matrix product of these shapes (its fastest call)."""
+    import jax
+    import jax.numpy as jnp
+
     a = jax.random.normal(jax.random.key(1), shape_a, jnp.float32)
     b = jax.random.normal(jax.random.key(2), shape_b, jnp.float32)
     product = jax.jit(jnp.matmul)
@@ -194,11 +209,10 @@ SLOW_METHODS = ("per-step", "torch.optim")
 def bench_workload(
     workload: Workload, n_lanes: int, repeats: int, min_seconds: float, limit_2048: float, log
 ):
-    methods = METHODS + (TORCH_METHODS if methods_torch.available() else [])
     limit = limit_for(workload, n_lanes)
     flops = workload.flops_per_lane_step()
     prepared = {}
-    for name, prepare in methods:
+    for name, prepare in methods():
         if (entry := prepare(workload, n_lanes)) is not None:
             prepared[name] = entry
     first, finals, peak = {}, {}, {}
@@ -348,7 +362,7 @@ def figure(rows: list[Row], path: Path) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="jaxgd bench",
         description="Measure jaxgd.sweep against a loop of jitted optax runs, a per-step loop, "
         "optax.inject_hyperparams + vmap and PyTorch (when installed) on four workloads, side by "
@@ -362,8 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--workload",
         action="append",
-        choices=list(WORKLOADS),
-        help="run only these workloads (repeatable)",
+        choices=list(WORKLOAD_HELP),
+        help="run only these workloads (repeatable): "
+        + "; ".join(f"{name}, {text}" for name, text in WORKLOAD_HELP.items()),
     )
     parser.add_argument(
         "--repeats",
@@ -377,6 +392,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.repeats is not None and args.repeats < 1:
+        print(f"jaxgd bench: error: --repeats {args.repeats} must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        out = check_output_folder(args.out)
+    except ValueError as error:
+        print(f"jaxgd bench: error: {error}", file=sys.stderr)
+        return 2
+    import jax
+
+    from . import methods_torch
+    from .workloads import WORKLOADS, quick
+
     repeats = args.repeats or (1 if args.quick else 3)
     min_seconds = 0.5 if args.quick else 2.0
     log = (lambda text: print(text, file=sys.stderr)) if args.json else print
@@ -405,8 +433,6 @@ def main(argv: list[str] | None = None) -> int:
             )
             rows += new_rows
             limits[f"{name} ({n_lanes} lanes)"] = limit
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     table = markdown(rows, limits, meta)
     (out / "bench.md").write_text(
         f"Command: `{meta['command']}`; {meta['machine']}, "

@@ -16,8 +16,9 @@ import numpy as np
 import optax
 
 import jaxgd
-from benchmarks.workloads import KEY, Workload, data_key, start_params
 from jaxgd.train import epoch_order
+
+from .workloads import KEY, Workload, data_key, start_params
 
 
 def _batch(workload: Workload, data, order, t):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.workloads import Workload, data_key, start_params
+from .workloads import Workload, data_key, start_params
 
 try:
     import torch

@@ -1,6 +1,8 @@
 """Run every experiment and write the report: what `jaxgd reproduce` runs.
 
-Usage: python experiments/reproduce.py [--out DIR] [--only NAME] [--quick] [--jobs N]
+Usage: ``jaxgd reproduce [--out DIR] [--only NAME] [--quick] [--jobs N]`` (from a checkout,
+``python experiments/reproduce.py`` with the same options). JAX is imported once the
+arguments are read, so ``--help`` answers at once.
 
 Experiments are independent; with several CPU cores they run in a pool of
 processes, longest first (most of a quick run is XLA compiling, which uses
@@ -16,7 +18,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from jaxgd.report import run_experiment_file, write_html, write_report
+from jaxgd.cli import Parser, check_output_folder
 
 HERE = Path(__file__).resolve().parent
 
@@ -37,7 +39,7 @@ EXPERIMENTS = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="jaxgd reproduce",
         description="Run the experiments that reproduce each topic of the notes on gradient "
         "descent, writing figures, CSV/JSON data and results/REPORT.md.",
@@ -62,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from jaxgd.report import run_experiment_file, write_html, write_report
+
     names = [n for n, _, _ in EXPERIMENTS]
     selected = args.only or names
     unknown = [n for n in selected if n not in names]
@@ -71,7 +75,14 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    out = Path(args.out)
+    if args.jobs is not None and args.jobs < 1:
+        print(f"jaxgd reproduce: error: --jobs {args.jobs} must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        out = check_output_folder(args.out)
+    except ValueError as error:
+        print(f"jaxgd reproduce: error: {error}", file=sys.stderr)
+        return 2
     todo = [(n, s, cost) for n, s, cost in EXPERIMENTS if n in selected]
     jobs = max(1, min(args.jobs or min(os.cpu_count() or 1, 4), len(todo)))
     from tqdm.auto import tqdm
