@@ -24,7 +24,7 @@ PROBLEMS = {
 }
 """Built-in problem name -> its description (that of ``jaxgd.problems.get_problem(name)``)."""
 
-OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam", "adamw", "adamax", "nadam", "adadelta", "lion")
+OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam", "adamw", "nadam", "adamax", "adadelta", "lion")
 """The optimizers of :mod:`jaxgd.optim`, in the order of the notes (and of the crosscheck)."""
 
 DTYPES = ("float32", "float64")

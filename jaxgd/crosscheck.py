@@ -12,8 +12,8 @@ Three layers:
   each row against :data:`TOLERANCES` (:data:`TRACED_TOLERANCES` when the
   hyperparameters are passed as arguments, as ``jaxgd.fit`` does). The test
   suite imports the same table.
-* :func:`configure_parser` / :func:`run_from_args` are the ``jaxgd crosscheck``
-  command.
+* :func:`run_from_args` runs the ``jaxgd crosscheck`` command (its options are
+  defined in :mod:`jaxgd.cli`).
 
 How a jaxgd state corresponds to an optax state is documented (and computed)
 in one place, :func:`optax_state_fields`.
@@ -41,12 +41,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxgd import _static, optim, schedules
+from jaxgd import _catalog, _static, optim, schedules
 from jaxgd import problems as _problems
+from jaxgd._catalog import parse_optimizers
 from jaxgd._types import Array, Params, PRNGKey
 from jaxgd.optim.base import apply_updates
 
-DTYPES = ("float32", "float64")
+DTYPES = _catalog.DTYPES
 
 # ----------------------------------------------------------------------------- distances
 
@@ -614,6 +615,43 @@ def decay_matrices(params: Params) -> Any:
 
 Library = Literal["jaxgd", "optax"]
 
+ScheduleSpec = tuple[str, Mapping[str, Any]]
+"""``(name, kwargs)`` of a schedule, the same in :mod:`jaxgd.schedules` and ``optax.schedules``."""
+
+
+def build_schedule(spec: ScheduleSpec, library: Library = "jaxgd") -> Any:
+    """The schedule ``name(**kwargs)`` from ``library``'s schedules.
+
+    The ``schedules`` of ``join_schedules`` are specs too, built from the same library.
+
+    Args:
+      spec: ``(name, kwargs)``.
+      library: ``"jaxgd"`` (:mod:`jaxgd.schedules`) or ``"optax"`` (``optax.schedules``).
+
+    Returns:
+      The schedule, a function ``count -> value``.
+
+    Example:
+      >>> spec = ("join_schedules", {
+      ...     "schedules": [("constant_schedule", {"value": 0.1}),
+      ...                   ("linear_schedule", {"init_value": 0.1, "end_value": 0.0,
+      ...                                        "transition_steps": 10})],
+      ...     "boundaries": [5]})
+      >>> [round(float(build_schedule(spec, lib)(10)), 6) for lib in ("jaxgd", "optax")]
+      [0.05, 0.05]
+    """
+    if library == "jaxgd":
+        module: Any = schedules
+    elif library == "optax":
+        module = optax.schedules
+    else:
+        raise ValueError(f"library={library!r} must be 'jaxgd' or 'optax'.")
+    name, kwargs = spec
+    if name == "join_schedules":
+        parts = [build_schedule(part, library) for part in kwargs["schedules"]]
+        kwargs = {**kwargs, "schedules": parts}
+    return getattr(module, name)(**kwargs)
+
 
 @dataclasses.dataclass(frozen=True)
 class Case:
@@ -624,8 +662,8 @@ class Case:
       setting: a short label for the arguments ("default", "nesterov", ...).
       kwargs: keyword arguments passed to both factories.
       schedule: ``(name, kwargs)`` of a learning-rate schedule built from
-        :mod:`jaxgd.schedules` / ``optax.schedules`` and passed as
-        ``learning_rate``; ``None`` to use ``kwargs`` alone.
+        :mod:`jaxgd.schedules` / ``optax.schedules`` by :func:`build_schedule`
+        and passed as ``learning_rate``; ``None`` to use ``kwargs`` alone.
       weight_decay_schedule: the same for ``weight_decay``.
       mask: ``"tree"`` (a pytree of bools built from the parameters with
         :func:`decay_matrices`), ``"callable"`` (:func:`decay_matrices`
@@ -636,8 +674,8 @@ class Case:
     optimizer: str
     setting: str
     kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    schedule: tuple[str, Mapping[str, Any]] | None = None
-    weight_decay_schedule: tuple[str, Mapping[str, Any]] | None = None
+    schedule: ScheduleSpec | None = None
+    weight_decay_schedule: ScheduleSpec | None = None
     mask: Literal["tree", "callable"] | None = None
     mask_arg: str = "mask"
 
@@ -656,18 +694,16 @@ class Case:
     def build(self, library: Library = "jaxgd", params: Params | None = None) -> Any:
         """The optimizer from ``library``; ``params`` is needed for ``mask="tree"``."""
         if library == "jaxgd":
-            factory, schedule_module = getattr(optim, self.optimizer), schedules
+            factory = getattr(optim, self.optimizer)
         elif library == "optax":
-            factory, schedule_module = getattr(optax, self.optimizer), optax.schedules
+            factory = getattr(optax, self.optimizer)
         else:
             raise ValueError(f"library={library!r} must be 'jaxgd' or 'optax'.")
         kwargs = dict(self.kwargs)
         if self.schedule is not None:
-            name, args = self.schedule
-            kwargs["learning_rate"] = getattr(schedule_module, name)(**args)
+            kwargs["learning_rate"] = build_schedule(self.schedule, library)
         if self.weight_decay_schedule is not None:
-            name, args = self.weight_decay_schedule
-            kwargs["weight_decay"] = getattr(schedule_module, name)(**args)
+            kwargs["weight_decay"] = build_schedule(self.weight_decay_schedule, library)
         if self.mask == "callable":
             kwargs[self.mask_arg] = decay_matrices
         elif self.mask == "tree":
@@ -699,6 +735,24 @@ CASES: tuple[Case, ...] = (
             {"init_value": 2e-3, "transition_steps": 50, "decay_rate": 0.5},
         ),
     ),
+    Case(
+        "sgd",
+        "warmup_exponential_decay",
+        {"momentum": 0.9},
+        schedule=(
+            "warmup_exponential_decay_schedule",
+            {
+                "init_value": 0.0,
+                "peak_value": 2e-3,
+                "warmup_steps": 10,
+                "transition_steps": 20,
+                "decay_rate": 0.7,
+                "transition_begin": 5,
+                "staircase": True,
+                "end_value": 2e-4,
+            },
+        ),
+    ),
     Case("adagrad", "default", {"learning_rate": 0.1}),
     Case(
         "adagrad",
@@ -712,6 +766,26 @@ CASES: tuple[Case, ...] = (
         schedule=(
             "piecewise_constant_schedule",
             {"init_value": 0.1, "boundaries_and_scales": {20: 0.5, 60: 0.2}},
+        ),
+    ),
+    Case(
+        "adagrad",
+        "sgdr",
+        {},
+        schedule=(
+            "sgdr_schedule",
+            {
+                "cosine_kwargs": (
+                    {"init_value": 0.01, "peak_value": 0.1, "warmup_steps": 5, "decay_steps": 60},
+                    {
+                        "init_value": 0.02,
+                        "peak_value": 0.05,
+                        "warmup_steps": 5,
+                        "decay_steps": 80,
+                        "end_value": 1e-3,
+                    },
+                )
+            },
         ),
     ),
     Case("rmsprop", "default", {"learning_rate": 1e-3}),
@@ -735,6 +809,12 @@ CASES: tuple[Case, ...] = (
         {"decay": 0.95},
         schedule=("cosine_decay_schedule", {"init_value": 1e-3, "decay_steps": 100, "alpha": 0.1}),
     ),
+    Case(
+        "rmsprop",
+        "linear_onecycle",
+        {"momentum": 0.9},
+        schedule=("linear_onecycle_schedule", {"transition_steps": 150, "peak_value": 3e-3}),
+    ),
     Case("adam", "default", {"learning_rate": 1e-2}),
     Case("adam", "eps_root", {"learning_rate": 1e-2, "eps_root": 1e-8}),
     Case("adam", "nesterov", {"learning_rate": 1e-2, "nesterov": True}),
@@ -751,6 +831,21 @@ CASES: tuple[Case, ...] = (
                 "warmup_steps": 10,
                 "decay_steps": 150,
                 "end_value": 1e-3,
+            },
+        ),
+    ),
+    Case(
+        "adam",
+        "cosine_onecycle",
+        {},
+        schedule=(
+            "cosine_onecycle_schedule",
+            {
+                "transition_steps": 150,
+                "peak_value": 2e-2,
+                "pct_start": 0.25,
+                "div_factor": 10.0,
+                "final_div_factor": 100.0,
             },
         ),
     ),
@@ -772,8 +867,39 @@ CASES: tuple[Case, ...] = (
     ),
     Case("nadam", "default", {"learning_rate": 1e-2}),
     Case("nadam", "eps_root", {"learning_rate": 1e-2, "eps_root": 1e-10, "b2": 0.99}),
+    Case(
+        "nadam",
+        "piecewise_interpolate",
+        {},
+        schedule=(
+            "piecewise_interpolate_schedule",
+            {
+                "interpolate_type": "cosine",
+                "init_value": 1e-2,
+                "boundaries_and_scales": {30: 0.5, 90: 0.1},
+            },
+        ),
+    ),
     Case("adamax", "default", {"learning_rate": 1e-2}),
     Case("adamax", "b2", {"learning_rate": 1e-2, "b2": 0.9, "eps": 1e-6}),
+    Case(
+        "adamax",
+        "join_schedules",
+        {},
+        schedule=(
+            "join_schedules",
+            {
+                "schedules": (
+                    ("constant_schedule", {"value": 1e-2}),
+                    (
+                        "exponential_decay",
+                        {"init_value": 1e-2, "transition_steps": 25, "decay_rate": 0.5},
+                    ),
+                ),
+                "boundaries": (50,),
+            },
+        ),
+    ),
     Case("adadelta", "default", {}),
     Case("adadelta", "learning_rate", {"learning_rate": 1.0, "rho": 0.95}),
     Case(
@@ -792,6 +918,15 @@ CASES: tuple[Case, ...] = (
         schedule=(
             "linear_schedule",
             {"init_value": 1e-3, "end_value": 0.0, "transition_steps": 100},
+        ),
+    ),
+    Case(
+        "lion",
+        "warmup_constant",
+        {},
+        schedule=(
+            "warmup_constant_schedule",
+            {"init_value": 0.0, "peak_value": 1e-3, "warmup_steps": 20},
         ),
     ),
 )
@@ -896,26 +1031,6 @@ class Row:
         return self.verdict == "ok"
 
 
-def parse_optimizers(names: str | Sequence[str] | None) -> tuple[str, ...]:
-    """Optimizer names from a comma list or a list of comma lists; ``None`` means all.
-
-    Raises:
-      ValueError: for a name not in :data:`OPTIMIZERS`, listing the valid ones.
-    """
-    if names is None:
-        return OPTIMIZERS
-    if isinstance(names, str):
-        names = [names]
-    chosen = [n.strip() for item in names for n in item.split(",") if n.strip()]
-    unknown = [n for n in chosen if n not in OPTIMIZERS]
-    if unknown:
-        raise ValueError(
-            f"unknown optimizer {', '.join(map(repr, unknown))}; "
-            f"choose from: {', '.join(OPTIMIZERS)}."
-        )
-    return tuple(dict.fromkeys(chosen)) or OPTIMIZERS
-
-
 def run_table(
     optimizers: str | Sequence[str] | None = None,
     *,
@@ -943,8 +1058,8 @@ def run_table(
 
     Example:
       >>> rows = run_table("sgd", steps=10)
-      >>> all(row.ok for row in rows), len(rows)  # 5 sgd settings × 3 problems
-      (True, 15)
+      >>> all(row.ok for row in rows), len(rows)  # 6 sgd settings × 3 problems
+      (True, 18)
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype={dtype!r} must be one of {', '.join(DTYPES)}.")
@@ -1064,48 +1179,9 @@ def rows_to_json(
 # ----------------------------------------------------------------------------- command line
 
 
-def _optimizer_list(text: str) -> list[str]:
-    try:
-        return list(parse_optimizers(text))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Add the ``crosscheck`` command's arguments to ``parser``.
-
-    Flags: ``--steps N`` (default 200), ``--dtype float32|float64``,
-    ``--optimizer NAME`` (repeatable, or a comma list; default all), ``--traced``
-    (hyperparameters as arguments, as ``jaxgd.fit`` passes them) and ``--json``.
-    """
-    parser.add_argument(
-        "--steps", type=int, default=200, help="updates per run (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--dtype",
-        choices=DTYPES,
-        default="float32",
-        help="parameter dtype; float64 turns on jax_enable_x64 (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--optimizer",
-        action="append",
-        type=_optimizer_list,
-        metavar="NAME",
-        help=f"optimizer(s) to check, repeatable or comma-separated: {', '.join(OPTIMIZERS)} "
-        "(default: all)",
-    )
-    parser.add_argument(
-        "--traced",
-        action="store_true",
-        help="pass jaxgd's hyperparameters as arguments of the compiled program, as "
-        "jaxgd.fit does (default: compile-time constants, as optax's)",
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-
-
 def run_from_args(args: argparse.Namespace) -> int:
-    """Run the table as ``args`` asks, print it; 0 if every row is within tolerance, else 1."""
+    """Run the table as ``jaxgd crosscheck`` parsed ``args``, print it; 0 if every row is
+    within tolerance, else 1 (the options are defined in :mod:`jaxgd.cli`)."""
     selected = getattr(args, "optimizer", None)
     names = None if not selected else [n for group in selected for n in group]
     if args.steps < 1:

@@ -74,3 +74,9 @@ def test_interleaved_minimum_samples_in_rounds_and_gives_short_calls_more_chance
     assert order[:4] == ["short", "long", "short", "long"]  # one call of each per round
     assert calls == {"short": 20, "long": 2}  # short: capped at max_samples before 0.5 s
     assert best == pytest.approx({"short": 0.01, "long": 1.0})
+
+
+def test_the_help_names_every_workload():
+    from benchmarks import bench
+
+    assert list(bench.WORKLOAD_HELP) == list(WORKLOADS)

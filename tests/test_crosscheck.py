@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
-from jaxgd import crosscheck, optim, problems
+from jaxgd import _catalog, cli, crosscheck, optim, problems
 from jaxgd.crosscheck import (
     CASES,
     OPTIMIZERS,
     compare,
-    configure_parser,
     optax_state_fields,
     run_from_args,
     ulp_distance,
@@ -217,6 +216,76 @@ def test_run_table_rows_and_formats(bowl_only):
     }
 
 
+# ----------------------------------------------------------------------------- schedules
+
+OPTAX_SCHEDULES = {
+    "constant_schedule",
+    "linear_schedule",
+    "polynomial_schedule",
+    "exponential_decay",
+    "piecewise_constant_schedule",
+    "piecewise_interpolate_schedule",
+    "cosine_decay_schedule",
+    "warmup_cosine_decay_schedule",
+    "warmup_constant_schedule",
+    "warmup_exponential_decay_schedule",
+    "join_schedules",
+    "sgdr_schedule",
+    "linear_onecycle_schedule",
+    "cosine_onecycle_schedule",
+}
+SCHEDULE_CASES = [c for c in CASES if c.schedule or c.weight_decay_schedule]
+
+
+def _schedule_names(spec):
+    name, kwargs = spec
+    parts = kwargs.get("schedules", ()) if name == "join_schedules" else ()
+    return {name}.union(*(_schedule_names(part) for part in parts))
+
+
+def test_table_runs_an_optimizer_with_every_optax_schedule():
+    used = set()
+    for case in SCHEDULE_CASES:
+        for spec in (case.schedule, case.weight_decay_schedule):
+            used |= _schedule_names(spec) if spec else set()
+    assert used == OPTAX_SCHEDULES
+    assert set(dir(optax.schedules)) >= OPTAX_SCHEDULES
+
+
+def test_build_schedule_builds_join_parts_from_the_same_library():
+    spec = (
+        "join_schedules",
+        {
+            "schedules": [
+                ("constant_schedule", {"value": 0.1}),
+                ("cosine_onecycle_schedule", {"transition_steps": 20, "peak_value": 0.2}),
+            ],
+            "boundaries": [10],
+        },
+    )
+    ours, theirs = crosscheck.build_schedule(spec), crosscheck.build_schedule(spec, "optax")
+    assert isinstance(ours, jax.tree_util.Partial)
+    assert all(isinstance(part, jax.tree_util.Partial) for part in ours.args[0])
+    steps = jnp.arange(40)
+    chex.assert_trees_all_equal(jax.vmap(ours)(steps), jax.vmap(theirs)(steps))
+    with pytest.raises(ValueError, match="library='torch'"):
+        crosscheck.build_schedule(spec, "torch")
+
+
+@pytest.mark.parametrize("traced", [False, True], ids=["constants", "traced"])
+def test_schedule_cases_follow_optax(traced):
+    # Long enough for every schedule to pass its boundaries (one-cycle: 150 steps).
+    problem = crosscheck.builtin_problems()["quadratic-bowl"]
+    params = problem.init_fn(jax.random.key(0))
+    pairs = {case.label: case.build_pair(params)[::-1] for case in SCHEDULE_CASES}
+    results = crosscheck.compare_many(pairs, problem, params, steps=160, traced=traced)
+    tolerance = crosscheck.tolerance_for("float32", traced)
+    for label, result in results.items():
+        states = crosscheck.state_stats(result.candidate_state, result.reference_state)
+        assert tolerance.accepts(result), f"{label}: {result.summary()}"
+        assert tolerance.accepts_state(states), f"{label}: {states}"
+
+
 def test_run_table_reports_failures():
     bad = crosscheck.Row("sgd", "x", "p", 1.0, 1.0, 5, 1, "FAIL")
     assert not bad.ok
@@ -224,9 +293,12 @@ def test_run_table_reports_failures():
 
 
 def _parse(*argv):
-    parser = argparse.ArgumentParser(prog="jaxgd crosscheck")
-    configure_parser(parser)
-    return parser.parse_args(list(argv))
+    return cli.build_parser().parse_args(["crosscheck", *argv])
+
+
+def test_the_table_covers_the_optimizers_the_command_line_offers():
+    assert OPTIMIZERS == _catalog.OPTIMIZERS
+    assert set(OPTIMIZERS) == {n for n in optim.__all__ if n[0].islower()} - {"apply_updates"}
 
 
 def test_parser_defaults_and_optimizer_lists():

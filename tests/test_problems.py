@@ -56,3 +56,11 @@ def test_problems_follow_the_x64_setting():
 def test_unknown_problem_lists_the_names():
     with pytest.raises(ValueError, match="geron-linear"):
         problems.get_problem("mnist")
+
+
+def test_the_command_line_lists_every_problem_with_its_description():
+    from jaxgd import _catalog
+
+    assert list(_catalog.PROBLEMS) == list(problems.PROBLEMS)
+    for name, description in _catalog.PROBLEMS.items():
+        assert problems.get_problem(name).description == description, name
