@@ -5,6 +5,10 @@ its data (CSV/JSON) and ``summary.json`` (title, topic, explanation, figures,
 claims). A claim is one checked statement: the measured value, what was
 expected, and PASS or FAIL. :func:`write_report` turns the summaries into
 ``REPORT.md``.
+
+Wall-clock times depend on the machine and its load, so no claim's verdict may
+read one: an experiment times things only through :func:`median_seconds`, for
+information, and a test can replace its :data:`clock`.
 """
 
 from __future__ import annotations
@@ -13,10 +17,13 @@ import csv
 import dataclasses
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+import statistics
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import jax
 from matplotlib.figure import Figure
 
 from jaxgd.plots import save
@@ -34,6 +41,26 @@ class Claim:
     def line(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
         return f"[{verdict}] {self.statement}: measured {self.measured}; expected {self.expected}"
+
+
+# The clock that every timing of the experiments reads (seconds); tests replace it.
+clock: Callable[[], float] = time.perf_counter
+
+
+def median_seconds(call: Callable[[], Any], repeats: int = 5) -> float:
+    """The median wall clock of ``repeats`` whole calls of an already compiled ``call``.
+
+    Information only, "measured on this machine, not checked": it depends on the
+    machine and its load, so no claim's verdict may depend on it. Each call is
+    timed whole (its result waited for) and a reading is never negative: a clock
+    that steps back reads 0.
+    """
+    times = []
+    for _ in range(repeats):
+        start = clock()
+        jax.block_until_ready(call())
+        times.append(max(0.0, clock() - start))
+    return statistics.median(times)
 
 
 def _fmt(value: Any) -> str:
