@@ -3,14 +3,15 @@
 The table of optimizer × setting is :data:`jaxgd.crosscheck.CASES`, shared
 with ``jaxgd crosscheck``. States are compared field by field through
 :func:`jaxgd.crosscheck.matching_state_fields`, the one place that says which
-jaxgd field holds which optax field.
+jaxgd field holds which optax field. The equality tests against optax run
+each update both eagerly and under ``jax.jit`` (``chex.variants``).
 
 Tolerances:
 
 * float64, one step: rtol 1e-12 (the brief's bound; measured: 0, bit-for-bit).
-* float32 / bfloat16, one step: 0 ULP. Hyperparameters are Python floats on
-  both sides, the operations are the same primitives in the same order with
-  the same constants, so every value is rounded identically.
+* float32 / bfloat16 / complex64, one step: 0 ULP. Hyperparameters are Python
+  floats on both sides, the operations are the same primitives in the same
+  order with the same constants, so every value is rounded identically.
 * 1,000-step float64 trajectories: max relative difference <= 1e-12
   (measured: 0 on all three problems; both sides are compiled in one program
   and XLA makes the same fusion and multiply-add choices for both).
@@ -18,14 +19,16 @@ Tolerances:
 
 from __future__ import annotations
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from absl.testing import parameterized
 
 from jaxgd import crosscheck, optim, schedules
-from jaxgd.crosscheck import CASES, TOLERANCES, Case, matching_state_fields, ulp_distance
+from jaxgd.crosscheck import CASES, TOLERANCES, Case, matching_state_fields
 from jaxgd.optim import apply_updates
 
 FLOAT32_STEP_MAX_ULP = 0  # bit-for-bit: same primitives, same order, same Python constants
@@ -33,13 +36,48 @@ FLOAT64_STEP_RTOL = 1e-12
 TRAJECTORY_STEPS = 1000
 TRAJECTORY_MAX_REL = 1e-12  # measured 0: identical programs up to the optimizer's own code
 WARMUP_STEPS = 2
+COMPLEX_STEPS = 3
 
 CASE_IDS = [case.label for case in CASES]
 FACTORIES = crosscheck.OPTIMIZERS
 
+# Settings the shared table leaves out, checked here too: the centered RMSprop
+# denominator with ε outside the root (1/(√(ν - |μ|²) + ε), the other abs_sq
+# branch), NAdamW with a weight decay, and AdaGrad with a larger ε and G_0.
+EXTRA_CASES = (
+    Case(
+        "rmsprop",
+        "centered_eps_outside_sqrt",
+        {"learning_rate": 1e-3, "centered": True, "eps_in_sqrt": False, "momentum": 0.5},
+    ),
+    Case(
+        "rmsprop",
+        "centered_bias_correction_eps_outside_sqrt",
+        {
+            "learning_rate": 1e-3,
+            "centered": True,
+            "eps_in_sqrt": False,
+            "bias_correction": True,
+            "nesterov": True,
+            "momentum": 0.9,
+        },
+    ),
+    Case("adamw", "nesterov_decay", {"learning_rate": 1e-2, "weight_decay": 0.1, "nesterov": True}),
+    Case("adagrad", "eps", {"learning_rate": 0.3, "initial_accumulator_value": 1.0, "eps": 1e-3}),
+)
+ALL_CASES = CASES + EXTRA_CASES
+
 
 def _case(label: str) -> Case:
-    return next(case for case in CASES if case.label == label)
+    return next(case for case in ALL_CASES if case.label == label)
+
+
+def _uses_bfloat16(case: Case) -> bool:
+    return any(value is jnp.bfloat16 for value in case.kwargs.values())
+
+
+def _test_name(case: Case, suffix: str) -> str:
+    return f"_{case.optimizer}__{case.setting}_{suffix}"
 
 
 def _params(key, dtype):
@@ -55,7 +93,11 @@ def _params(key, dtype):
 
 
 def _grads(i, params):
-    """Random gradients shaped like ``params``, the same for a given ``i``."""
+    """Random gradients shaped like ``params``, the same for a given ``i``.
+
+    For complex parameters both parts are random (``jax.random.normal`` draws
+    real and imaginary parts), so ``g²`` and ``|g|²`` differ.
+    """
     leaves, treedef = jax.tree.flatten(params)
     keys = jax.random.split(jax.random.key(100 + i), len(leaves))
     return treedef.unflatten(
@@ -64,21 +106,20 @@ def _grads(i, params):
 
 
 def _assert_trees_equal(ours, theirs, dtype, what):
-    ours_leaves, their_leaves = jax.tree.leaves(ours), jax.tree.leaves(theirs)
-    assert jax.tree.structure(ours) == jax.tree.structure(theirs), what
-    for a, b in zip(ours_leaves, their_leaves, strict=True):
-        a, b = jnp.asarray(a), jnp.asarray(b)
-        assert a.dtype == b.dtype, f"{what}: dtype {a.dtype} != optax's {b.dtype}"
-        assert a.shape == b.shape, what
-        if jnp.issubdtype(a.dtype, jnp.integer):
-            np.testing.assert_array_equal(a, b, err_msg=what)
-        elif dtype == jnp.float64:
-            np.testing.assert_allclose(a, b, rtol=FLOAT64_STEP_RTOL, atol=0, err_msg=what)
-        else:
-            ulp = int(jnp.max(ulp_distance(a, b), initial=0))
-            assert ulp <= FLOAT32_STEP_MAX_ULP, (
-                f"{what}: {ulp} ULP apart (> {FLOAT32_STEP_MAX_ULP})"
-            )
+    """Same structure, shapes and dtypes; values within FLOAT64_STEP_RTOL in float64, else equal.
+
+    Exact equality (``chex.assert_trees_all_equal``, NaNs equal where both are NaN,
+    ``-0 == +0``) is 0 ULP, the float32, bfloat16 and complex64 bound.
+    """
+    chex.assert_trees_all_equal_structs(ours, theirs)
+    chex.assert_trees_all_equal_shapes_and_dtypes(ours, theirs, custom_message=what)
+    if dtype == jnp.float64:
+        chex.assert_trees_all_close(
+            ours, theirs, rtol=FLOAT64_STEP_RTOL, atol=0, custom_message=what
+        )
+    else:
+        assert FLOAT32_STEP_MAX_ULP == 0
+        chex.assert_trees_all_equal(ours, theirs, custom_message=what)
 
 
 def _assert_states_match(state, optax_state, dtype, what):
@@ -86,46 +127,232 @@ def _assert_states_match(state, optax_state, dtype, what):
         _assert_trees_equal(ours, theirs, dtype, f"{what}: state.{name}")
 
 
-def _one_step_check(case: Case, dtype) -> None:
+def _assert_dtypes_kept(params, updates, what):
+    chex.assert_trees_all_equal_shapes_and_dtypes(params, updates, custom_message=what)
+    new_params = apply_updates(params, updates)
+    chex.assert_trees_all_equal_shapes_and_dtypes(params, new_params, custom_message=what)
+
+
+def _steppers(variant, ours, theirs, **extra_args):
+    """``(our_update, optax_update)``, each passed through ``variant`` (jit or not).
+
+    The optimizers are closed over, so their Python-float hyperparameters are
+    constants of both programs, as in optax.
+    """
+    our_update = variant(lambda g, s, p: ours.update(g, s, p, **extra_args))
+    their_update = variant(lambda g, s, p: theirs.update(g, s, p))
+    return our_update, their_update
+
+
+def _one_step_check(variant, case: Case, dtype) -> None:
     params = _params(jax.random.key(0), dtype)
     ours, theirs = case.build_pair(params)
+    our_update, their_update = _steppers(variant, ours, theirs)
     state, optax_state = ours.init(params), theirs.init(params)
     _assert_states_match(state, optax_state, dtype, f"{case.label} init")
     for i in range(WARMUP_STEPS):
         grads = _grads(i, params)
-        _, state = ours.update(grads, state, params)
-        updates, optax_state = theirs.update(grads, optax_state, params)
+        _, state = our_update(grads, state, params)
+        updates, optax_state = their_update(grads, optax_state, params)
         params = optax.apply_updates(params, updates)
     _assert_states_match(state, optax_state, dtype, f"{case.label} after warm-up")
     grads = _grads(WARMUP_STEPS, params)
-    updates, state = ours.update(grads, state, params)
-    optax_updates, optax_state = theirs.update(grads, optax_state, params)
+    updates, state = our_update(grads, state, params)
+    optax_updates, optax_state = their_update(grads, optax_state, params)
     _assert_trees_equal(updates, optax_updates, dtype, f"{case.label} updates")
     _assert_states_match(state, optax_state, dtype, f"{case.label} new state")
     if state.count is not None:  # kept exactly where optax keeps a counter (matched above)
-        assert state.count.dtype == jnp.int32 and int(state.count) == WARMUP_STEPS + 1
+        chex.assert_shape(state.count, ())
+        chex.assert_type(state.count, jnp.int32)
+        assert int(state.count) == WARMUP_STEPS + 1
     _assert_dtypes_kept(params, updates, case.label)
 
 
-def _assert_dtypes_kept(params, updates, what):
-    for p, u in zip(jax.tree.leaves(params), jax.tree.leaves(updates), strict=True):
-        assert u.dtype == p.dtype, f"{what}: update {u.dtype} for {p.dtype} params"
-    new_params = apply_updates(params, updates)
-    for p, q in zip(jax.tree.leaves(params), jax.tree.leaves(new_params), strict=True):
-        assert q.dtype == p.dtype, f"{what}: apply_updates turned {p.dtype} into {q.dtype}"
+def _trajectory_pair_check(variant, case: Case, params, dtype, steps, **extra_args):
+    """``steps`` updates of both, applied; updates and states compared after each one."""
+    ours, theirs = case.build_pair(params)
+    our_update, their_update = _steppers(variant, ours, theirs, **extra_args)
+    state, optax_state = ours.init(params), theirs.init(params)
+    for i in range(steps):
+        grads = _grads(i, params)
+        updates, state = our_update(grads, state, params)
+        optax_updates, optax_state = their_update(grads, optax_state, params)
+        what = f"{case.label} step {i}"
+        _assert_trees_equal(updates, optax_updates, dtype, what)
+        _assert_states_match(state, optax_state, dtype, what)
+        _assert_dtypes_kept(params, updates, what)
+        params = apply_updates(params, updates)
+    return params
 
 
-# ----------------------------------------------------------------------------- one step
+# ----------------------------------------------------------------------------- equal to optax
 
 
-@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+_BF16_CASES = [
+    _case(label)
+    for label in (
+        "sgd/momentum_bf16",
+        "rmsprop/centered_momentum",
+        "adam/mu_bf16",
+        "adadelta/default",
+        "lion/schedule",
+    )
+]
+
+# Complex parameters: every optimizer, with its main settings (a bfloat16 moment
+# is left out: casting a complex moment to bfloat16 drops its imaginary part,
+# in optax too).
+_COMPLEX_CASES = [
+    _case(label)
+    for label in (
+        "sgd/momentum",
+        "sgd/nesterov",
+        "adagrad/default",
+        "rmsprop/default",
+        "rmsprop/centered_momentum",
+        "rmsprop/nesterov",
+        "rmsprop/eps_outside_sqrt",
+        "rmsprop/centered_bias_correction_eps_outside_sqrt",
+        "adam/eps_root",
+        "adam/nesterov",
+        "adamw/mask_tree",
+        "adamw/nesterov_decay",
+        "nadam/default",
+        "adamax/b2",
+        "adadelta/weight_decay_mask",
+        "lion/mask_tree",
+    )
+]
+_ABS_SQ_OPTIMIZERS = {"adagrad", "rmsprop", "adam", "adamw", "nadam"}
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=[case.label for case in ALL_CASES])
 def test_one_step_equals_optax_float64(case, x64):
-    _one_step_check(case, jnp.float64)
+    _one_step_check(lambda f: f, case, jnp.float64)
 
 
-@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
-def test_one_step_equals_optax_float32(case):
-    _one_step_check(case, jnp.float32)
+class TestEqualsOptax(chex.TestCase):
+    """Each jaxgd update equals optax's bit for bit, eagerly and compiled (``chex.variants``).
+
+    float64 is checked eagerly (test_one_step_equals_optax_float64, rtol 1e-12):
+    compiling every setting in every dtype would double this file's run time.
+    """
+
+    @chex.variants(with_jit=True, without_jit=True)
+    @parameterized.named_parameters(*[(_test_name(c, "float32"), c) for c in ALL_CASES])
+    def test_one_step_float32(self, case):
+        _one_step_check(self.variant, case, jnp.float32)
+
+    @chex.variants(with_jit=True, without_jit=True)
+    @parameterized.named_parameters(*[(_test_name(c, "bfloat16"), c) for c in _BF16_CASES])
+    def test_bfloat16_params_keep_their_dtype(self, case):
+        params = _params(jax.random.key(4), jnp.bfloat16)
+        _trajectory_pair_check(self.variant, case, params, jnp.bfloat16, steps=2)
+
+    @chex.variants(with_jit=True, without_jit=True)
+    @parameterized.named_parameters(*[(_test_name(c, "complex64"), c) for c in _COMPLEX_CASES])
+    def test_complex64(self, case):
+        # optax squares magnitudes (abs_sq: re² + im²) in Adam's, RMSprop's and
+        # AdaGrad's second moments, and uses g**2 in Adadelta's; jaxgd does the same.
+        params = _params(jax.random.key(7), jnp.complex64)
+        final = _trajectory_pair_check(self.variant, case, params, jnp.complex64, COMPLEX_STEPS)
+        chex.assert_type(jax.tree.leaves(final), [jnp.complex64] * 3)
+        chex.assert_tree_all_finite(final)
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_prefix_mask(self):
+        # A mask that is a prefix of the parameter tree: whole subtrees on or off.
+        mask = {"scalar": True, "nested": False}
+        case = Case(
+            "adamw", "prefix_mask", {"learning_rate": 0.1, "weight_decay": 0.3, "mask": mask}
+        )
+        with jax.enable_x64(True):
+            params = _params(jax.random.key(1), jnp.float64)
+            _trajectory_pair_check(self.variant, case, params, jnp.float64, steps=3)
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_extra_args_inside_optax_chain(self):
+        # A chain called with extra arguments, as a line search's chain is: with a clip
+        # in front, the chain of each jaxgd optimizer equals the chain of optax's.
+        # (optax.chain wraps links that are not optax.GradientTransformationExtraArgs,
+        # jaxgd's included, in with_extra_args_support, which drops the extras.)
+        params = {"w": jax.random.normal(jax.random.key(9), (3, 2))}  # one leaf: fewer ops
+        extra = {"value": jnp.array(1.0), "foo": 2}
+        for name in FACTORIES:
+            case = Case(name, "in_chain", {"learning_rate": 0.01})
+            ours = optax.chain(optax.clip(1.0), case.build("jaxgd"))
+            theirs = optax.chain(optax.clip(1.0), case.build("optax"))
+            our_update = self.variant(lambda g, s, p, o=ours: o.update(g, s, p, **extra))
+            their_update = self.variant(lambda g, s, p, o=theirs: o.update(g, s, p, **extra))
+            s, t = ours.init(params), theirs.init(params)
+            for i in range(2):
+                u, s = our_update(_grads(i, params), s, params)
+                v, t = their_update(_grads(i, params), t, params)
+                _assert_trees_equal(u, v, jnp.float32, f"{name} in a chain, step {i}")
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_extra_args_are_accepted_and_ignored(name):
+    # optax's GradientTransformationExtraArgs: update(u, s, p, **extra_args) ignores
+    # what it does not use. learning_rate= shares a hyperparameter's name and is
+    # ignored too (the hyperparameters are positional-only).
+    params = _params(jax.random.key(8), jnp.float32)
+    opt = getattr(optim, name)(0.01)
+    plain = with_extra = opt.init(params)
+    for i in range(2):
+        grads = _grads(i, params)
+        u, plain = opt.update(grads, plain, params)
+        v, with_extra = opt.update(
+            grads, with_extra, params, value=jnp.array(1.0), foo=2, learning_rate=123.0
+        )
+        chex.assert_trees_all_equal(v, u, strict=True)
+        chex.assert_trees_all_equal(with_extra, plain, strict=True)
+
+
+def test_complex_cases_cover_every_optimizer_and_the_abs_sq_branches():
+    covered = {case.optimizer for case in _COMPLEX_CASES}
+    assert covered == set(FACTORIES)
+    rmsprop = [case.kwargs for case in _COMPLEX_CASES if case.optimizer == "rmsprop"]
+    for eps_in_sqrt in (True, False):  # both centered denominators n - abs_sq(m)
+        assert any(k.get("centered") and k.get("eps_in_sqrt", True) == eps_in_sqrt for k in rmsprop)
+    assert any(not k.get("centered") and k.get("eps_in_sqrt") is False for k in rmsprop)
+    assert any(k.get("bias_correction") for k in rmsprop)
+    assert any(k.get("nesterov") for k in rmsprop)
+    assert any(c.kwargs.get("nesterov") for c in _COMPLEX_CASES if c.optimizer == "adam")
+    assert any(c.optimizer == "adamw" and c.kwargs.get("weight_decay") for c in _COMPLEX_CASES)
+
+
+@pytest.mark.parametrize("name", sorted(_ABS_SQ_OPTIMIZERS))
+def test_complex_second_moment_is_the_squared_magnitude(name):
+    # The value itself, not only agreement with optax: ν after one step from ν_0 = 0
+    # is (1 - β)·|g|², real (a complex dtype with zero imaginary part).
+    g = jnp.array([3.0 + 4.0j, 1.0j], jnp.complex64)
+    opt = getattr(optim, name)(0.1)
+    _, state = opt.update(g, opt.init(jnp.zeros_like(g)), jnp.zeros_like(g))
+    moment = state.sum_of_squares if name == "adagrad" else state.nu
+    start = 0.1 if name == "adagrad" else 0.0  # adagrad's initial_accumulator_value
+    weight = {"adagrad": 1.0, "rmsprop": 1 - 0.9}.get(name, 1 - 0.999)
+    chex.assert_type(moment, jnp.complex64)
+    chex.assert_trees_all_close(
+        moment, jnp.array([start + weight * 25.0, start + weight * 1.0], jnp.complex64), rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_extra_args_keep_the_optimizer_a_pytree_of_its_hyperparameters(name):
+    # The update accepts **extra_args, yet the optimizer's leaves are still exactly
+    # its numeric hyperparameters (what jaxgd.fit and sweep trace), and an update
+    # rebuilt from the leaves accepts extra arguments too.
+    opt = getattr(optim, name)(0.01)
+    leaves, treedef = jax.tree.flatten(opt)
+    assert all(not callable(leaf) for leaf in leaves)
+    assert 0.01 in leaves
+    rebuilt = treedef.unflatten(leaves)
+    params = jnp.ones(3)
+    state = rebuilt.init(params)
+    with_extra, _ = rebuilt.update(jnp.full(3, 0.5), state, params, value=jnp.array(1.0), foo=2)
+    without, _ = opt.update(jnp.full(3, 0.5), state, params)
+    chex.assert_trees_all_equal(with_extra, without)
 
 
 def test_a_counter_is_kept_exactly_where_optax_keeps_one():
@@ -154,28 +381,17 @@ def test_table_covers_every_optimizer_and_labels_are_unique():
     assert set(FACTORIES) == exported
     assert set(exported) <= set(optim.__all__)
     assert len(set(CASE_IDS)) == len(CASE_IDS)
+    assert len({case.label for case in ALL_CASES}) == len(ALL_CASES)
     schedule_cases = {c.optimizer for c in CASES if c.schedule is not None}
     assert len(schedule_cases) >= 2
-
-
-def test_prefix_mask_equals_optax(x64):
-    # A mask that is a prefix of the parameter tree: whole subtrees on or off.
-    params = _params(jax.random.key(1), jnp.float64)
-    mask = {"scalar": True, "nested": False}
-    ours = optim.adamw(0.1, weight_decay=0.3, mask=mask)
-    theirs = optax.adamw(0.1, weight_decay=0.3, mask=mask)
-    s, t = ours.init(params), theirs.init(params)
-    for i in range(3):
-        u, s = ours.update(_grads(i, params), s, params)
-        v, t = theirs.update(_grads(i, params), t, params)
-        _assert_trees_equal(u, v, jnp.float64, f"step {i}")
 
 
 def test_sgd_accumulator_dtype_is_kept_in_state():
     params = _params(jax.random.key(2), jnp.float32)
     opt = _case("sgd/momentum_bf16").build("jaxgd")
     _, state = opt.update(_grads(0, params), opt.init(params), params)
-    assert all(leaf.dtype == jnp.bfloat16 for leaf in jax.tree.leaves(state.trace))
+    chex.assert_trees_all_equal_shapes(state.trace, params)
+    chex.assert_type(jax.tree.leaves(state.trace), [jnp.bfloat16] * 3)
 
 
 # ----------------------------------------------------------------------------- trajectories
@@ -274,9 +490,13 @@ def test_vmap_over_hyperparameters_equals_separate_runs(make_opt, values, x64):
     arrays = [jnp.asarray(v, jnp.float64) for v in values]
     run = jax.jit(lambda *h: _run(make_opt, *h))
     batched = jax.jit(jax.vmap(lambda *h: _run(make_opt, *h)))(*arrays)
+    chex.assert_shape(batched, (len(values[0]), 3))
+    chex.assert_type(batched, jnp.float64)
     for i in range(len(values[0])):
         single = run(*(a[i] for a in arrays))
-        np.testing.assert_allclose(batched[i], single, rtol=1e-12, atol=0, err_msg=f"run {i}")
+        chex.assert_trees_all_close(
+            batched[i], single, rtol=1e-12, atol=0, custom_message=f"run {i}"
+        )
         assert not np.allclose(batched[i], batched[(i + 1) % len(values[0])])
 
 
@@ -319,7 +539,7 @@ def test_optimizer_is_a_pytree_of_its_hyperparameters():
     treedef = jax.tree.structure(optim.sgd(0.1))
     swapped = treedef.unflatten([0.5 if x == 0.1 else x for x in jax.tree.leaves(optim.sgd(0.1))])
     updates, _ = swapped.update(jnp.ones(1), swapped.init(jnp.ones(1)))
-    np.testing.assert_allclose(updates, [-0.5])
+    chex.assert_trees_all_close(updates, jnp.array([-0.5]))
 
 
 def test_traced_hyperparameters_are_not_checked():
@@ -330,39 +550,10 @@ def test_traced_hyperparameters_are_not_checked():
         opt = optim.adam(lr, b1=b1)  # would raise if checked: lr < 0, b1 > 1
         return opt.update(params, opt.init(params))[0]
 
-    assert step(-0.1, 1.5).shape == (2,)
+    chex.assert_shape(step(-0.1, 1.5), (2,))
 
 
 # ----------------------------------------------------------------------------- dtypes, zeros, chain
-
-
-_BF16_CASES = [
-    _case(label)
-    for label in (
-        "sgd/momentum_bf16",
-        "rmsprop/centered_momentum",
-        "adam/mu_bf16",
-        "adadelta/default",
-        "lion/schedule",
-    )
-]
-
-
-@pytest.mark.parametrize("case", _BF16_CASES, ids=[c.label for c in _BF16_CASES])
-def test_bfloat16_params_keep_their_dtype_and_equal_optax(case):
-    # float32 and float64 are checked by the one-step tests above.
-    params = _params(jax.random.key(4), jnp.bfloat16)
-    ours, theirs = case.build_pair(params)
-    state, optax_state = ours.init(params), theirs.init(params)
-    for i in range(2):
-        grads = _grads(i, params)
-        updates, state = ours.update(grads, state, params)
-        optax_updates, optax_state = theirs.update(grads, optax_state, params)
-        _assert_trees_equal(updates, optax_updates, jnp.bfloat16, case.label)
-        _assert_states_match(state, optax_state, jnp.bfloat16, case.label)
-        _assert_dtypes_kept(params, updates, case.label)
-        params = apply_updates(params, updates)
-    assert state.count is None or state.count.dtype == jnp.int32
 
 
 _NO_DECAY = [c for c in CASES if not c.has_weight_decay]
@@ -373,14 +564,15 @@ def test_zero_gradients_give_zero_updates(case):
     params = _params(jax.random.key(5), jnp.float32)
     opt = case.build("jaxgd", params)
     updates, _ = opt.update(jax.tree.map(jnp.zeros_like, params), opt.init(params), params)
-    assert all(bool(jnp.all(u == 0)) for u in jax.tree.leaves(updates)), case.label
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    chex.assert_trees_all_equal(updates, zeros, strict=True, custom_message=case.label)
 
 
 def test_zero_gradients_with_weight_decay_only_decay():
     params = {"w": jnp.array([[2.0]]), "b": jnp.array([2.0])}
     for opt in (optim.adamw(0.1, weight_decay=0.5), optim.lion(0.1, weight_decay=0.5)):
         updates, _ = opt.update(jax.tree.map(jnp.zeros_like, params), opt.init(params), params)
-        np.testing.assert_allclose(updates["w"], [[-0.1]], rtol=1e-6)
+        chex.assert_trees_all_close(updates["w"], jnp.array([[-0.1]]), rtol=1e-6)
 
 
 @pytest.mark.parametrize("label", ["adam/default", "sgd/nesterov", "rmsprop/centered_momentum"])
@@ -403,7 +595,7 @@ def test_adadelta_without_learning_rate_steps_along_the_gradient():
     updates, _ = optim.adadelta().update(grads, optim.adadelta().init(params), params)
     assert bool(jnp.all(jnp.sign(updates) == jnp.sign(grads)))
     descent, _ = optim.adadelta(1.0).update(grads, optim.adadelta(1.0).init(params), params)
-    np.testing.assert_array_equal(descent, -updates)
+    chex.assert_trees_all_equal(descent, -updates)
 
 
 @pytest.mark.parametrize("name", ["adamw", "lion", "adadelta"])
@@ -413,60 +605,4 @@ def test_weight_decay_needs_params(name):
         opt.update(jnp.ones(2), opt.init(jnp.ones(2)))
 
 
-# ----------------------------------------------------------------------------- argument checks
-
-
-@pytest.mark.parametrize(
-    ("build", "argument"),
-    [
-        (lambda: optim.sgd(-0.1), "learning_rate"),
-        (lambda: optim.sgd(float("nan")), "learning_rate"),
-        (lambda: optim.adam(float("inf")), "learning_rate"),
-        (lambda: optim.adam(jnp.array(-1e-3)), "learning_rate"),
-        (lambda: optim.adam(np.float32(-1e-3)), "learning_rate"),
-        (lambda: optim.sgd(0.1, momentum=-0.9), "momentum"),
-        (lambda: optim.rmsprop(0.1, momentum=-0.9), "momentum"),
-        (lambda: optim.adam(0.1, b1=1.0), "b1"),
-        (lambda: optim.adam(0.1, b1=-0.1), "b1"),
-        (lambda: optim.adam(0.1, b2=1.5), "b2"),
-        (lambda: optim.nadam(0.1, b2=1.0), "b2"),
-        (lambda: optim.adamw(0.1, b1=2.0), "b1"),
-        (lambda: optim.adamax(0.1, b2=-0.5), "b2"),
-        (lambda: optim.lion(0.1, b1=1.0), "b1"),
-        (lambda: optim.lion(0.1, b2=1.2), "b2"),
-        (lambda: optim.adam(0.1, eps=-1e-8), "eps"),
-        (lambda: optim.adam(0.1, eps_root=-1e-8), "eps_root"),
-        (lambda: optim.adagrad(0.1, eps=-1.0), "eps"),
-        (lambda: optim.rmsprop(0.1, eps=-1.0), "eps"),
-        (lambda: optim.adadelta(eps=-1.0), "eps"),
-        (lambda: optim.rmsprop(0.1, decay=1.5), "decay"),
-        (lambda: optim.rmsprop(0.1, decay=-0.1), "decay"),
-        (lambda: optim.adadelta(rho=1.1), "rho"),
-        (lambda: optim.adamw(0.1, weight_decay=-1e-4), "weight_decay"),
-        (lambda: optim.lion(0.1, weight_decay=-1e-3), "weight_decay"),
-        (lambda: optim.adadelta(weight_decay=-1.0), "weight_decay"),
-        (lambda: optim.adadelta(learning_rate=-1.0), "learning_rate"),
-        (lambda: optim.adagrad(-0.1), "learning_rate"),
-        (lambda: optim.adagrad(0.1, initial_accumulator_value=-0.1), "initial_accumulator_value"),
-        (lambda: optim.rmsprop(0.1, initial_scale=-1.0), "initial_scale"),
-    ],
-)
-def test_bad_arguments_raise_value_error_naming_them(build, argument):
-    with pytest.raises(ValueError, match=rf"^{argument}=") as error:
-        build()
-    message = str(error.value)
-    assert "pass" in message.lower() or ">=" in message, message
-
-
-@pytest.mark.parametrize(
-    "build",
-    [
-        lambda: optim.rmsprop(0.1, decay=1.0),
-        lambda: optim.adadelta(rho=0.0),
-        lambda: optim.adam(0.0, b1=0.0, b2=0.0, eps=0.0),
-        lambda: optim.sgd(schedules.constant_schedule(-1.0)),  # schedules are not checked
-        lambda: optim.sgd(0.1, momentum=0.0),
-    ],
-)
-def test_edge_values_are_accepted(build):
-    build()
+# Argument checks (types, None, ranges, arrays, tracers, schedules): tests/test_optim_inputs.py.

@@ -102,8 +102,44 @@ def ema(grads: Updates, moments: Any, decay: Any, one_minus_decay: Any) -> Any:
 
 
 def ema_sq(grads: Updates, moments: Any, decay: Any, one_minus_decay: Any) -> Any:
-    """Second moment: ``(1 - β)·g² + β·v`` per leaf (``1 - β`` from :func:`one_minus`)."""
+    """``(1 - β)·g² + β·v`` per leaf, ``g²`` the plain square (``1 - β`` from :func:`one_minus`).
+
+    optax's ``update_moment(g, v, β, 2)``, which only Adadelta uses; for complex ``g`` it
+    is the complex square ``g·g``, not ``|g|²`` (as in optax). The second moments of
+    Adam and RMSprop use :func:`ema_abs_sq`.
+    """
     return jax.tree.map(lambda g, t: one_minus_decay * (g**2) + decay * t, grads, moments)
+
+
+def abs_sq(x: Array) -> Array:
+    """``|x|²`` as a real array: ``(x̄·x).real``, optax's ``numerics.abs_sq``.
+
+    For real ``x`` it is ``x·x`` (``conj`` and ``real`` are no-ops, the program is the
+    same); for complex ``x`` it is ``re(x)² + im(x)²``, real, where ``x²`` would be complex.
+    """
+    return (x.conj() * x).real
+
+
+def _norm_sq(g: Array) -> Array:
+    """``|g|²`` as optax's ``update_moment_per_elem_norm`` spells it for order 2.
+
+    A real ``g`` is squared as ``g**2``; a complex one as ``abs_sq(g) ** 1`` (optax
+    raises ``abs_sq`` to the integer power ``order / 2``; kept for the same program).
+    """
+    if jnp.isrealobj(g):
+        return g**2
+    return abs_sq(g) ** 1
+
+
+def ema_abs_sq(grads: Updates, moments: Any, decay: Any, one_minus_decay: Any) -> Any:
+    """Second moment ``(1 - β)·|g|² + β·v`` per leaf (``1 - β`` from :func:`one_minus`).
+
+    optax's ``update_moment_per_elem_norm(g, v, β, 2)`` (Adam's and RMSprop's ``ν``):
+    ``g²`` for real ``g``, ``|g|² = re(g)² + im(g)²`` for complex ``g``. The moment keeps
+    the parameters' dtype, so for complex parameters it is complex with a zero imaginary
+    part, as in optax.
+    """
+    return jax.tree.map(lambda g, t: one_minus_decay * _norm_sq(g) + decay * t, grads, moments)
 
 
 @functools.partial(jax.jit, inline=True)

@@ -10,6 +10,10 @@ squared step, and scales the gradient by the ratio of their roots::
 As in optax, ``Δ_t`` points *along* the gradient: the update is ``-α_t · Δ_t``
 with a learning rate, and ``+Δ_t`` (an ascent step) when ``learning_rate`` is
 ``None``. Pass ``learning_rate=1.0`` for Zeiler's descent step ``-Δ_t``.
+
+Also as in optax (whose Adadelta squares with ``g**2``, where Adam, RMSprop and
+AdaGrad use ``|g|²``), ``g²`` and ``Δ²`` are plain squares: for complex parameters
+they are complex, not ``|g|²``.
 """
 
 from __future__ import annotations
@@ -51,11 +55,16 @@ def _adadelta_update(
     weight_decay: ScalarOrSchedule | None,
     weight_decay_mask: Any,
     one_minus_rho: ArrayLike,
-    grads: Updates,
+    /,
+    updates: Updates,
     state: AdadeltaState,
     params: Params | None = None,
+    **extra_args: Any,
 ) -> tuple[Updates, AdadeltaState]:
-    grads = _common.add_decayed_weights(grads, params, weight_decay, weight_decay_mask, state.count)
+    del extra_args
+    grads = _common.add_decayed_weights(
+        updates, params, weight_decay, weight_decay_mask, state.count
+    )
     e_g = _common.ema_sq(grads, state.e_g, rho, one_minus_rho)
     updates = jax.tree.map(
         lambda g, cur_e_g, prev_e_x: (jnp.sqrt(prev_e_x + eps) / jnp.sqrt(cur_e_g + eps)) * g,
@@ -105,6 +114,13 @@ def adadelta(
     Returns:
       A :class:`GradientTransformation` whose state is an :class:`AdadeltaState`.
 
+    Raises:
+      TypeError: a hyperparameter that is not a real number or an array of them
+        (a str, a list, a bool, ``None`` where optax has no ``None``, a function
+        where optax takes no schedule).
+      ValueError: a known value outside its range (every element of an array
+        is checked; tracers and schedules are not).
+
     Example:
       >>> import jax.numpy as jnp
       >>> opt = adadelta(learning_rate=1.0, rho=0.0, eps=1e-6)
@@ -114,10 +130,15 @@ def adadelta(
       >>> print(f"{float(updates[0]):.3g}")  # -√ε/√(g² + ε)·g ≈ -g for tiny g
       -1e-06
     """
-    check_learning_rate("learning_rate", learning_rate)
+    check_learning_rate("learning_rate", learning_rate, optional=True)
     check_range("rho", rho, 0.0, 1.0, include_high=True, hint="Pass e.g. rho=0.9.")
     check_non_negative("eps", eps, hint="Pass a small constant such as 1e-6.")
-    check_non_negative("weight_decay", weight_decay, hint="Pass e.g. weight_decay=0.0.")
+    check_non_negative(
+        "weight_decay",
+        weight_decay,
+        hint="Pass e.g. weight_decay=0.0, or a schedule.",
+        schedule=True,
+    )
     weight_decay = _common.weight_decay_argument(weight_decay)
     return GradientTransformation(
         Partial(_adadelta_init, callable(learning_rate) or callable(weight_decay)),

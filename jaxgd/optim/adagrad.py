@@ -3,8 +3,11 @@
 Each coordinate keeps the running sum of its squared gradients, started at
 ``G_0`` (``initial_accumulator_value``, 0.1 as in optax and TensorFlow)::
 
-    G_t = G_{t-1} + g_t²
+    G_t = G_{t-1} + |g_t|²
     u_t = -α_t · g_t / √(G_t + ε)           (u_t = 0 where G_t = 0)
+
+``|g|²`` is ``g²`` for real gradients and ``re(g)² + im(g)²`` for complex ones
+(optax's ``abs_sq``).
 
 Coordinates with large past gradients take small steps; since ``G_t`` only
 grows, every step size decays towards zero.
@@ -12,7 +15,7 @@ grows, every step size decays towards zero.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -44,14 +47,16 @@ def _adagrad_init(
 def _adagrad_update(
     learning_rate: ScalarOrSchedule,
     eps: ArrayLike,
-    grads: Updates,
+    /,
+    updates: Updates,
     state: AdagradState,
     params: Params | None = None,
+    **extra_args: Any,
 ) -> tuple[Updates, AdagradState]:
-    del params
-    sum_of_squares = jax.tree.map(lambda g, t: g * g + t, grads, state.sum_of_squares)
+    del params, extra_args
+    sum_of_squares = jax.tree.map(lambda g, t: _common.abs_sq(g) + t, updates, state.sum_of_squares)
     inv_sqrt = jax.tree.map(lambda t: jnp.where(t > 0, jax.lax.rsqrt(t + eps), 0.0), sum_of_squares)
-    updates = jax.tree.map(lambda s, g: s * g, inv_sqrt, grads)
+    updates = jax.tree.map(lambda s, g: s * g, inv_sqrt, updates)
     updates = _common.scale_by_learning_rate(learning_rate, updates, state.count)
     new_state = AdagradState(count=_common.next_count(state.count), sum_of_squares=sum_of_squares)
     return updates, new_state
@@ -66,8 +71,10 @@ def adagrad(
 
     ::
 
-        G_t = G_{t-1} + g_t²,      G_0 = initial_accumulator_value
+        G_t = G_{t-1} + |g_t|²,    G_0 = initial_accumulator_value
         u_t = -α_t · g_t / √(G_t + ε)     (0 where G_t = 0)
+
+    ``|g|²`` is ``g·g`` for real gradients, ``re(g)² + im(g)²`` for complex ones.
 
     ε sits inside the square root (PyTorch adds it outside, Keras inside).
 
@@ -80,6 +87,13 @@ def adagrad(
 
     Returns:
       A :class:`GradientTransformation` whose state is an :class:`AdagradState`.
+
+    Raises:
+      TypeError: a hyperparameter that is not a real number or an array of them
+        (a str, a list, a bool, ``None`` where optax has no ``None``, a function
+        where optax takes no schedule).
+      ValueError: a known value outside its range (every element of an array
+        is checked; tracers and schedules are not).
 
     Example:
       >>> import jax.numpy as jnp

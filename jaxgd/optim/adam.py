@@ -5,9 +5,12 @@ and of its square (second moment ``v``), corrects their bias towards the zero
 start, and divides one by the root of the other::
 
     m_t = β₁ · m_{t-1} + (1 - β₁) · g_t
-    v_t = β₂ · v_{t-1} + (1 - β₂) · g_t²
+    v_t = β₂ · v_{t-1} + (1 - β₂) · |g_t|²
     m̂_t = m_t / (1 - β₁^t),    v̂_t = v_t / (1 - β₂^t)        (t = count + 1)
     u_t = -α_t · m̂_t / (√(v̂_t + ε_root) + ε)
+
+``|g|²`` is ``g²`` for real gradients and ``re(g)² + im(g)²`` for complex ones
+(optax's ``abs_sq``), so complex parameters get the same update as optax's.
 
 AdamW adds decoupled weight decay ``λ·θ`` to the Adam direction before the
 learning rate is applied (``u_t = -α_t·(m̂_t/(√v̂_t + ε) + λ·θ_t)``); NAdam
@@ -92,7 +95,7 @@ def _scale_by_adam(
 ) -> tuple[Updates, AdamState]:
     """Adam's direction ``m̂/(√(v̂ + ε_root) + ε)`` and the new state (no learning rate)."""
     mu = _common.ema(grads, state.mu, b1, derived.one_minus_b1)
-    nu = _common.ema_sq(grads, state.nu, b2, derived.one_minus_b2)
+    nu = _common.ema_abs_sq(grads, state.nu, b2, derived.one_minus_b2)
     count_inc = _common.safe_increment(state.count)
     if nesterov:
         mu_hat = jax.tree.map(
@@ -118,13 +121,15 @@ def _adam_update(
     mu_dtype: Any,
     nesterov: bool,
     derived: _Derived,
-    grads: Updates,
+    /,
+    updates: Updates,
     state: AdamState,
     params: Params | None = None,
+    **extra_args: Any,
 ) -> tuple[Updates, AdamState]:
-    del params
+    del params, extra_args
     updates, new_state = _scale_by_adam(
-        b1, b2, eps, eps_root, mu_dtype, nesterov, derived, grads, state
+        b1, b2, eps, eps_root, mu_dtype, nesterov, derived, updates, state
     )
     updates = _common.scale_by_learning_rate(learning_rate, updates, state.count)
     return updates, new_state
@@ -141,14 +146,17 @@ def _adamw_update(
     mask: MaskOrFn,
     nesterov: bool,
     derived: _Derived,
-    grads: Updates,
+    /,
+    updates: Updates,
     state: AdamState,
     params: Params | None = None,
+    **extra_args: Any,
 ) -> tuple[Updates, AdamState]:
+    del extra_args
     if params is None:
         raise ValueError(_common.NO_PARAMS_MSG)
     updates, new_state = _scale_by_adam(
-        b1, b2, eps, eps_root, mu_dtype, nesterov, derived, grads, state
+        b1, b2, eps, eps_root, mu_dtype, nesterov, derived, updates, state
     )
     updates = _common.add_decayed_weights(updates, params, weight_decay, mask, state.count)
     updates = _common.scale_by_learning_rate(learning_rate, updates, state.count)
@@ -169,11 +177,12 @@ def adam(
 
     ::
 
-        m_t = β₁·m_{t-1} + (1 - β₁)·g_t,     v_t = β₂·v_{t-1} + (1 - β₂)·g_t²
+        m_t = β₁·m_{t-1} + (1 - β₁)·g_t,     v_t = β₂·v_{t-1} + (1 - β₂)·|g_t|²
         m̂_t = m_t/(1 - β₁^t),                v̂_t = v_t/(1 - β₂^t)        (t = count + 1)
         u_t = -α_t·m̂_t/(√(v̂_t + ε_root) + ε)
 
-    With ``nesterov=True`` (NAdam), ``m̂_t = β₁·m_t/(1 - β₁^{t+1}) + (1 - β₁)·g_t/(1 - β₁^t)``.
+    ``|g|²`` is ``g²`` for real gradients, ``re(g)² + im(g)²`` for complex ones. With
+    ``nesterov=True`` (NAdam), ``m̂_t = β₁·m_t/(1 - β₁^{t+1}) + (1 - β₁)·g_t/(1 - β₁^t)``.
 
     Args:
       learning_rate: the step size α: a float, a scalar array, or a schedule
@@ -189,6 +198,13 @@ def adam(
 
     Returns:
       A :class:`GradientTransformation` whose state is an :class:`AdamState`.
+
+    Raises:
+      TypeError: a hyperparameter that is not a real number or an array of them
+        (a str, a list, a bool, ``None`` where optax has no ``None``, a function
+        where optax takes no schedule).
+      ValueError: a known value outside its range (every element of an array
+        is checked; tracers and schedules are not).
 
     Example:
       >>> import jax.numpy as jnp
@@ -230,7 +246,7 @@ def nadam(
 
     ::
 
-        m_t = β₁·m_{t-1} + (1 - β₁)·g_t,     v_t = β₂·v_{t-1} + (1 - β₂)·g_t²
+        m_t = β₁·m_{t-1} + (1 - β₁)·g_t,     v_t = β₂·v_{t-1} + (1 - β₂)·|g_t|²
         m̂_t = β₁·m_t/(1 - β₁^{t+1}) + (1 - β₁)·g_t/(1 - β₁^t)
         u_t = -α_t·m̂_t/(√(v_t/(1 - β₂^t) + ε_root) + ε)
 
@@ -250,6 +266,13 @@ def nadam(
 
     Returns:
       A :class:`GradientTransformation` whose state is an :class:`AdamState`.
+
+    Raises:
+      TypeError: a hyperparameter that is not a real number or an array of them
+        (a str, a list, a bool, ``None`` where optax has no ``None``, a function
+        where optax takes no schedule).
+      ValueError: a known value outside its range (every element of an array
+        is checked; tracers and schedules are not).
 
     Example:
       >>> import jax.numpy as jnp
@@ -303,6 +326,13 @@ def adamw(
     Returns:
       A :class:`GradientTransformation` whose state is an :class:`AdamState`.
 
+    Raises:
+      TypeError: a hyperparameter that is not a real number or an array of them
+        (a str, a list, a bool, ``None`` where optax has no ``None``, a function
+        where optax takes no schedule).
+      ValueError: a known value outside its range (every element of an array
+        is checked; tracers and schedules are not).
+
     Example:
       >>> import jax.numpy as jnp
       >>> opt = adamw(0.1, weight_decay=0.5, mask={"w": True, "b": False})
@@ -313,7 +343,12 @@ def adamw(
       (Array([-0.05], dtype=float32), Array([-0.], dtype=float32))
     """
     _check_adam(learning_rate, b1, b2, eps, eps_root)
-    check_non_negative("weight_decay", weight_decay, hint="Pass e.g. weight_decay=1e-4.")
+    check_non_negative(
+        "weight_decay",
+        weight_decay,
+        hint="Pass e.g. weight_decay=1e-4, or a schedule.",
+        schedule=True,
+    )
     weight_decay = _common.weight_decay_argument(weight_decay)
     mu_dtype = _common.canonical_dtype(mu_dtype)
     return GradientTransformation(
@@ -348,14 +383,16 @@ def _adamax_update(
     b2: ArrayLike,
     eps: ArrayLike,
     one_minus_b1: ArrayLike,
-    grads: Updates,
+    /,
+    updates: Updates,
     state: AdamaxState,
     params: Params | None = None,
+    **extra_args: Any,
 ) -> tuple[Updates, AdamaxState]:
-    del params
+    del params, extra_args
     count_inc = _common.safe_increment(state.count)
-    mu = _common.ema(grads, state.mu, b1, one_minus_b1)
-    nu = jax.tree.map(lambda g, t: jnp.maximum(jnp.abs(g) + eps, b2 * t), grads, state.nu)
+    mu = _common.ema(updates, state.mu, b1, one_minus_b1)
+    nu = jax.tree.map(lambda g, t: jnp.maximum(jnp.abs(g) + eps, b2 * t), updates, state.nu)
     mu_hat = _common.bias_correction(mu, b1, count_inc)
     updates = jax.tree.map(lambda m, v: m / v, mu_hat, nu)
     updates = _common.scale_by_learning_rate(learning_rate, updates, state.count)
@@ -385,6 +422,13 @@ def adamax(
 
     Returns:
       A :class:`GradientTransformation` whose state is an :class:`AdamaxState`.
+
+    Raises:
+      TypeError: a hyperparameter that is not a real number or an array of them
+        (a str, a list, a bool, ``None`` where optax has no ``None``, a function
+        where optax takes no schedule).
+      ValueError: a known value outside its range (every element of an array
+        is checked; tracers and schedules are not).
 
     Example:
       >>> import jax.numpy as jnp

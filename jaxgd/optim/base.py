@@ -4,8 +4,11 @@ An optimizer is a pair of pure functions, exactly as in optax:
 
 * ``init(params) -> state`` builds the optimizer's state (moment estimates,
   a step counter, ...), a pytree;
-* ``update(grads, state, params=None) -> (updates, new_state)`` turns a
-  gradient into the *update* that ``apply_updates`` adds to the parameters.
+* ``update(grads, state, params=None, **extra_args) -> (updates, new_state)``
+  turns a gradient into the *update* that ``apply_updates`` adds to the
+  parameters. Extra keyword arguments (``value=``, ``grad=``, ``value_fn=``: what
+  optax's line searches read, and ``optax.chain`` hands to every link) are
+  accepted and ignored, as by optax's ``GradientTransformationExtraArgs``.
 
 Updates are added, so a descent step carries its own minus sign:
 plain gradient descent returns ``u = -α·g`` and ``apply_updates`` gives
@@ -16,12 +19,15 @@ Every jaxgd optimizer builds ``init`` and ``update`` as
 arguments. That makes the optimizer itself a pytree whose leaves are its
 numeric hyperparameters: :func:`jaxgd.fit` passes those leaves to its
 compiled function as arguments, so a new learning rate reuses the compiled
-program instead of building a new one.
+program instead of building a new one. The hyperparameters are positional-only
+arguments of the function inside ``update``, so an extra keyword argument that
+happens to share a hyperparameter's name (``learning_rate=...``) is ignored like
+any other, never taken for it.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -30,12 +36,24 @@ from jaxgd._types import OptState, Params, Updates
 
 
 class TransformInitFn(Protocol):
+    """``init(params) -> state``."""
+
     def __call__(self, params: Params) -> OptState: ...
 
 
 class TransformUpdateFn(Protocol):
+    """``update(updates, state, params=None, **extra_args) -> (updates, state)``.
+
+    optax's ``TransformUpdateExtraArgsFn``: keyword arguments the optimizer does not
+    use (``value``, ``grad``, ``value_fn``, ...) are accepted and ignored.
+    """
+
     def __call__(
-        self, updates: Updates, state: OptState, params: Params | None = None
+        self,
+        updates: Updates,
+        state: OptState,
+        params: Params | None = None,
+        **extra_args: Any,
     ) -> tuple[Updates, OptState]: ...
 
 
@@ -44,6 +62,8 @@ class GradientTransformation(NamedTuple):
 
     Field for field the same as ``optax.GradientTransformation``, so a jaxgd
     optimizer can be used wherever optax expects one (``optax.chain`` too).
+    Like ``optax.GradientTransformationExtraArgs``, ``update`` also accepts and
+    ignores extra keyword arguments (``update(g, state, params, value=loss)``).
     """
 
     init: TransformInitFn

@@ -44,12 +44,16 @@ def _lion_update(
     mask: Any,
     one_minus_b1: ArrayLike,
     one_minus_b2: ArrayLike,
-    grads: Updates,
+    /,
+    updates: Updates,
     state: LionState,
     params: Params | None = None,
+    **extra_args: Any,
 ) -> tuple[Updates, LionState]:
+    del extra_args
     if params is None:
         raise ValueError(_common.NO_PARAMS_MSG)
+    grads = updates
     updates = jax.tree.map(lambda g, m: jnp.sign(one_minus_b1 * g + b1 * m), grads, state.mu)
     mu = _common.cast(_common.ema(grads, state.mu, b2, one_minus_b2), mu_dtype)
     updates = _common.add_decayed_weights(updates, params, weight_decay, mask, state.count)
@@ -90,6 +94,13 @@ def lion(
     Returns:
       A :class:`GradientTransformation` whose state is a :class:`LionState`.
 
+    Raises:
+      TypeError: a hyperparameter that is not a real number or an array of them
+        (a str, a list, a bool, ``None`` where optax has no ``None``, a function
+        where optax takes no schedule).
+      ValueError: a known value outside its range (every element of an array
+        is checked; tracers and schedules are not).
+
     Example:
       >>> import jax.numpy as jnp
       >>> opt = lion(0.01, weight_decay=0.0)
@@ -102,7 +113,12 @@ def lion(
     check_learning_rate("learning_rate", learning_rate)
     check_range("b1", b1, 0.0, 1.0, hint="Pass e.g. b1=0.9.")
     check_range("b2", b2, 0.0, 1.0, hint="Pass e.g. b2=0.99.")
-    check_non_negative("weight_decay", weight_decay, hint="Pass e.g. weight_decay=1e-3.")
+    check_non_negative(
+        "weight_decay",
+        weight_decay,
+        hint="Pass e.g. weight_decay=1e-3, or a schedule.",
+        schedule=True,
+    )
     weight_decay = _common.weight_decay_argument(weight_decay)
     mu_dtype = _common.canonical_dtype(mu_dtype)
     return GradientTransformation(

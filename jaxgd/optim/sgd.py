@@ -23,7 +23,7 @@ from jax.tree_util import Partial
 
 from jaxgd._types import Array, ArrayLike, Params, ScalarOrSchedule, Updates
 from jaxgd.optim import _common
-from jaxgd.optim._checks import check_learning_rate, check_non_negative
+from jaxgd.optim._checks import check_learning_rate, check_momentum
 from jaxgd.optim.base import GradientTransformation
 
 
@@ -51,15 +51,16 @@ def _sgd_update(
     momentum: ArrayLike | None,
     nesterov: bool,
     accumulator_dtype: Any,
-    grads: Updates,
+    /,
+    updates: Updates,
     state: SgdState,
     params: Params | None = None,
+    **extra_args: Any,
 ) -> tuple[Updates, SgdState]:
-    del params
+    del params, extra_args
     trace = None
-    updates = grads
     if momentum is not None:
-        updates, trace = _common.trace(grads, state.trace, momentum, nesterov)
+        updates, trace = _common.trace(updates, state.trace, momentum, nesterov)
         trace = _common.cast(trace, accumulator_dtype)
     updates = _common.scale_by_learning_rate(learning_rate, updates, state.count)
     return updates, SgdState(count=_common.next_count(state.count), trace=trace)
@@ -85,13 +86,20 @@ def sgd(
     Args:
       learning_rate: the step size α: a float, a scalar array, or a schedule
         ``count -> α`` evaluated at the number of updates taken so far.
-      momentum: μ ≥ 0, or ``None`` (the default) for no momentum buffer at all.
+      momentum: μ in [0, 1), or ``None`` (the default) for no momentum buffer at all.
       nesterov: use Nesterov's look-ahead form ``g + μ·m``.
       accumulator_dtype: dtype of the momentum buffer (e.g. ``jnp.bfloat16``);
         ``None`` keeps the parameters' dtype.
 
     Returns:
       A :class:`GradientTransformation` whose state is an :class:`SgdState`.
+
+    Raises:
+      TypeError: a hyperparameter that is not a real number or an array of them
+        (a str, a list, a bool, ``None`` where optax has no ``None``, a function
+        where optax takes no schedule).
+      ValueError: a known value outside its range (every element of an array
+        is checked; tracers and schedules are not).
 
     Example:
       >>> import jax.numpy as jnp
@@ -108,9 +116,7 @@ def sgd(
       Array([-0.19], dtype=float32)
     """
     check_learning_rate("learning_rate", learning_rate)
-    check_non_negative(
-        "momentum", momentum, hint="Pass a momentum such as 0.9, or None for plain SGD."
-    )
+    check_momentum("momentum", momentum, none_means="plain SGD")
     accumulator_dtype = _common.canonical_dtype(accumulator_dtype)
     return GradientTransformation(
         Partial(_sgd_init, momentum, accumulator_dtype, callable(learning_rate)),
