@@ -337,14 +337,20 @@ def _raise_for_first_refused(
         try:
             factory(**configuration)
         except (TypeError, ValueError) as lane_error:
-            raise type(lane_error)(
+            raise _same_kind(lane_error)(
                 f"{lane_error} (sweep configuration {configuration})"
             ) from lane_error
-    raise type(error)(
+    raise _same_kind(error)(
         f"{error} (the optimizer factory refused the lanes' hyperparameters given as arrays, "
         "one entry per lane, but accepts each lane alone: the sweep passes them as traced "
         "arrays, so the factory must not turn them into Python numbers or branch on them)"
     ) from error
+
+
+def _same_kind(error: Exception) -> type[Exception]:
+    """``TypeError`` or ``ValueError``, whichever ``error`` is (subclasses may need more
+    arguments to be built)."""
+    return TypeError if isinstance(error, TypeError) else ValueError
 
 
 def _check_init_output(init_fn: InitFn, key_shape: tuple[Any, Any]) -> Any:

@@ -847,7 +847,11 @@ def _settle(
     stopped_index = jnp.clip(stop - ts[0], 0, ts.shape[0] - 1)
     losses = record.loss
     at_stop = jnp.take_along_axis(losses, stopped_index[None], axis=0)[0]
-    final_loss = jnp.where(jnp.isfinite(at_stop), at_stop, start.prev_loss)
+    # a lane that stops in this chunk: its loss at the stop; one stopped before: its final
+    # loss, carried in prev_loss (its record here is the loss of its frozen parameters on
+    # this chunk's batch, which changes with the batch)
+    stops_here = (start.status == RUNNING) & jnp.isfinite(at_stop)
+    final_loss = jnp.where(stops_here, at_stop, start.prev_loss)
     update = ts.reshape(ts.shape + (1,) * (losses.ndim - 1))
     keep = (start.status == RUNNING)[None] & (update <= stop[None])
     losses = jnp.where(keep, losses, final_loss[None])

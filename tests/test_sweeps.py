@@ -371,7 +371,9 @@ def test_cli_sweep_writes_results(tmp_path, capsys):
     assert data["best"]["diverged_seeds"] == 0
     for name in ("sweep.csv", "sweep.json", "final_loss.png", "loss_heatmap.png"):
         assert (tmp_path / name).stat().st_size > 0
-    assert main(["sweep", "--optimizer", "sgdd", "--out", str(tmp_path)]) == 2
+    with pytest.raises(SystemExit) as exit_:
+        main(["sweep", "--optimizer", "sgdd", "--out", str(tmp_path)])
+    assert exit_.value.code == 2
     assert "adam" in capsys.readouterr().err
 
 

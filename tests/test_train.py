@@ -82,9 +82,10 @@ def test_new_learning_rate_or_data_does_not_recompile():
         y = jnp.full((8,), float(i), jnp.float32)
         jaxgd.fit(loss_fn, jnp.full(2, float(i), jnp.float32), (x, y), sgd(float(lr)), steps=5)
     assert len(traces) == traces_of_one_compile
-    # A different number of steps is a different program.
+    # A different number of steps is a different program (the loss's output shape, checked
+    # once per shape before the first compile, is not traced again).
     jaxgd.fit(loss_fn, jnp.zeros(2), (x, jnp.zeros(8)), sgd(0.5), steps=6)
-    assert len(traces) == 2 * traces_of_one_compile
+    assert traces_of_one_compile < len(traces) < 2 * traces_of_one_compile
 
 
 def test_an_optax_optimizer_works_too():
