@@ -254,7 +254,8 @@ def _configure_sweep(parser: argparse.ArgumentParser) -> None:
         type=_max_loss_ratio,
         default=1e6,
         metavar="R",
-        help="a run diverges once its loss exceeds R × its initial loss (default 1e6; "
+        help="a run diverges once its loss exceeds R × max(its initial loss, the loss of zero "
+        "parameters) (default 1e6; "
         "none: only when the loss is no longer finite)",
     )
     parser.add_argument(
@@ -318,7 +319,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
     from jaxgd import optim, plots
     from jaxgd.problems import get_problem
-    from jaxgd.sweeps import sweep
+    from jaxgd.sweeps import sweep, to_portable
 
     steps = args.steps if args.steps is not None or args.epochs is not None else DEFAULT_STEPS
     problem = get_problem(args.problem)
@@ -346,12 +347,14 @@ def _sweep(args: argparse.Namespace) -> int:
     except ValueError as error:
         best = {"error": str(error)}
     statuses = {s: int((result.status == s).sum()) for s in ("completed", "converged", "diverged")}
-    summary = {
-        "best": best,
-        "statuses": statuses,
-        "lanes": result.to_records(),
-        "files": [str(out / name) for name in SWEEP_FILES],
-    }
+    summary = to_portable(
+        {
+            "best": best,
+            "statuses": statuses,
+            "lanes": result.to_records(),
+            "files": [str(out / name) for name in SWEEP_FILES],
+        }
+    )
     try:
         result.to_csv(out / "sweep.csv")
         result.to_json(out / "sweep.json")
@@ -359,7 +362,7 @@ def _sweep(args: argparse.Namespace) -> int:
         plots.save(plots.sweep_final_loss(result, title=title), out / "final_loss.png")
         plots.save(plots.sweep_heatmap(result), out / "loss_heatmap.png")
     except OSError as error:  # the sweep ran: its results go to stdout rather than nowhere
-        print(json.dumps({**summary, "files": []}, indent=1))
+        print(json.dumps({**summary, "files": []}, indent=1, allow_nan=False))
         print(
             f"jaxgd sweep: error: could not write into {out} ({error}); the results are "
             "printed above as JSON.",
@@ -367,7 +370,7 @@ def _sweep(args: argparse.Namespace) -> int:
         )
         return 1
     if args.json:
-        print(json.dumps(summary, indent=1))
+        print(json.dumps(summary, indent=1, allow_nan=False))
         return 0
     print(f"{result.n_lanes} lanes: " + ", ".join(f"{v} {k}" for k, v in statuses.items()))
     print("best configuration" + (" (median over seeds)" if args.seeds > 1 else "") + ":")

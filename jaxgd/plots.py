@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import matplotlib
 import numpy as np
-from matplotlib.colors import LogNorm
+from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
 from jaxgd._types import Array, ArrayLike
@@ -146,11 +146,18 @@ def sweep_final_loss(
     hyperparameter: str = "learning_rate",
     title: str | None = None,
 ) -> Figure:
-    """Final loss against a hyperparameter (log x-axis): one faint line per seed, bold median.
+    """Final loss against a hyperparameter: one faint line per seed, bold median.
 
     Lanes that differ in other hyperparameters get their own colour. Diverged
-    lanes are marked with a red × at the top of the plot.
+    lanes are marked with a red × at the top of the plot. The axes are logarithmic
+    where every value on them is positive, linear otherwise (a loss that reaches 0 or
+    goes negative, a momentum of 0), so that no lane drops out of the figure.
     """
+    if hyperparameter not in result.hyperparameters:
+        raise ValueError(
+            f"hyperparameter={hyperparameter!r} is not swept here; choose one of "
+            f"{', '.join(result.hyperparameters) or '(none: the sweep has only seeds)'}."
+        )
     values = np.asarray(result.hyperparameters[hyperparameter], np.float64)
     others = [n for n in result.hyperparameters if n != hyperparameter]
     groups: dict[tuple, list[int]] = {}
@@ -158,7 +165,14 @@ def sweep_final_loss(
         groups.setdefault(tuple(result.hyperparameters[n][i] for n in others), []).append(i)
     diverged = result.status == "diverged"
     finite = result.final_loss[~diverged & np.isfinite(result.final_loss)]
-    top = float(np.max(finite)) * 3 if finite.size else 1.0
+    log_loss = bool(finite.size) and float(finite.min()) > 0
+    log_values = bool(np.all(values > 0))
+    if not finite.size:
+        top = 1.0
+    elif log_loss:
+        top = float(np.max(finite)) * 3
+    else:
+        top = float(np.max(finite)) + 0.1 * max(float(np.ptp(finite)), 1e-12)
     fig = Figure(figsize=(6.8, 4.4), layout="constrained")
     ax = fig.add_subplot()
     for (group, lanes), colour in zip(groups.items(), _colours(len(groups)), strict=True):
@@ -193,12 +207,12 @@ def sweep_final_loss(
             color="red",
             label=f"diverged ({int(diverged.sum())} lanes)",
         )
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    ax.set_xscale("log" if log_values else "linear")
+    ax.set_yscale("log" if log_loss else "linear")
     ax.set(
         title=title or f"Final loss against {hyperparameter} ({result.n_lanes} lanes)",
-        xlabel=f"{hyperparameter} (log scale)",
-        ylabel="final loss (log scale)",
+        xlabel=f"{hyperparameter}" + (" (log scale)" if log_values else ""),
+        ylabel="final loss" + (" (log scale)" if log_loss else ""),
     )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
@@ -206,18 +220,33 @@ def sweep_final_loss(
 
 
 def sweep_heatmap(result: Any, *, title: str | None = None) -> Figure:
-    """Recorded loss of every lane (rows) at every recorded update (columns), log colour scale.
+    """Recorded loss of every lane (rows) at every recorded update (columns).
 
-    Diverged lanes show as blank after they stop.
+    The colour scale is logarithmic when every loss shown is positive, linear otherwise.
+    Diverged lanes show as blank after the update they diverged at.
     """
     losses = np.asarray(result.losses, np.float64)
-    shown = np.where(np.isfinite(losses) & (losses > 0), losses, np.nan)
+    if losses.ndim != 2 or losses.shape[0] != result.n_lanes:
+        raise ValueError(
+            "sweep_heatmap draws a SweepResult (losses of shape [lanes, records]); for one "
+            "run's FitResult draw loss_curves."
+        )
     steps = np.arange(losses.shape[1]) * result.record_every
+    after_divergence = (result.status == "diverged")[:, None] & (
+        steps[None, :] > np.asarray(result.diverged_at)[:, None]
+    )
+    shown = np.where(np.isfinite(losses) & ~after_divergence, losses, np.nan)
     fig = Figure(figsize=(7.2, 4.6), layout="constrained")
     ax = fig.add_subplot()
     kept = shown[result.status != "diverged"]
     finite = kept[np.isfinite(kept)] if np.isfinite(kept).any() else shown[np.isfinite(shown)]
-    norm = LogNorm(vmin=finite.min(), vmax=finite.max()) if finite.size else None
+    log_scale = bool(finite.size) and float(finite.min()) > 0
+    if not finite.size:
+        norm = None
+    elif log_scale:
+        norm = LogNorm(vmin=finite.min(), vmax=finite.max())
+    else:
+        norm = Normalize(vmin=finite.min(), vmax=finite.max())
     cmap = matplotlib.colormaps["magma"].with_extremes(over="tab:cyan", bad="white")
     image = ax.imshow(
         shown,
@@ -228,10 +257,11 @@ def sweep_heatmap(result: Any, *, title: str | None = None) -> Figure:
         extent=(steps[0], steps[-1] + result.record_every, result.n_lanes - 0.5, -0.5),
     )
     colorbar = fig.colorbar(image, ax=ax, format="%.3g", extend="max")
-    colorbar.set_label("loss (log scale)")
+    colorbar.set_label("loss (log scale)" if log_scale else "loss")
     ax.set(
         title=title or f"Loss of every lane ({result.n_lanes} lanes)",
-        xlabel="update\n(cyan: above the range of the non-diverged lanes; white: non-finite)",
+        xlabel="update\n(cyan: above the range of the non-diverged lanes; white: after a lane "
+        "diverged)",
         ylabel="lane (configuration-major, seeds adjacent)",
     )
     return fig

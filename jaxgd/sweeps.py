@@ -51,6 +51,7 @@ from jaxgd.train import (
     Lanes,
     Plan,
     as_arrays,
+    check_arity,
     check_flag,
     check_loss_fn,
     check_params,
@@ -138,6 +139,8 @@ def lane_keys(key: PRNGKey | int, seed: int) -> tuple[PRNGKey, PRNGKey]:
 
     ``key`` as :func:`jaxgd.sweep` takes it (a typed key, a legacy raw key or an int seed).
     """
+    if isinstance(seed, (int, np.integer)) and not 0 <= seed < 2**32:
+        raise ValueError(f"seed={seed} must be in [0, 2**32), as the sweep's seeds are.")
     lanes_key = jax.random.split(as_key(key))[1]
     init_key, data_key = jax.random.split(jax.random.fold_in(lanes_key, seed))
     return init_key, data_key
@@ -192,8 +195,18 @@ class Configurations(NamedTuple):
     count: int
 
 
+def _as_scalar(value: Any) -> Any:
+    """A 0-d NumPy or JAX array of numbers as its Python number (``list(jnp.logspace(...))``
+    gives such arrays); anything else as it is."""
+    is_scalar_array = isinstance(value, (np.ndarray, jax.Array)) and value.ndim == 0
+    if is_scalar_array and (jnp.issubdtype(value.dtype, jnp.number) or value.dtype == bool):
+        return value.item()
+    return value
+
+
 def _column(values: Sequence[Any]) -> np.ndarray:
     """Values as a float64 array if all are numbers, else as a 1-D object array."""
+    values = [_as_scalar(value) for value in values]
     if all(_is_numeric_type(kind) for kind in set(map(type, values))):
         return np.asarray(values, np.float64)
     column = np.empty(len(values), object)
@@ -216,6 +229,8 @@ def configurations(
     grid = dict(grid or {})
     random = dict(random or {})
     for name, values in grid.items():
+        if isinstance(values, jax.Array):
+            values = grid[name] = list(np.asarray(values).reshape(-1))
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence | np.ndarray):
             raise ValueError(f"grid[{name!r}] must be a list of values, e.g. [0.01, 0.1].")
         if len(values) == 0:
@@ -373,6 +388,7 @@ def check_init_fn(init_fn: Any, key: PRNGKey) -> Any:
             f"init_fn={init_fn!r} is not callable; pass a function init_fn(key) -> params "
             "(to start every lane from the same params p: init_fn=lambda key: p)."
         )
+    check_arity("init_fn", init_fn, 1, "init_fn(key)")
     key_shape = (key.shape, key.dtype)
     try:
         hash(init_fn)
@@ -383,7 +399,10 @@ def check_init_fn(init_fn: Any, key: PRNGKey) -> Any:
 
 def _seed_list(seeds: Any) -> list[int]:
     """``seeds`` as a list of seeds: a count ``n`` gives ``0 … n − 1``."""
-    hint = "give a positive count (seeds=3) or a list of non-negative integers (seeds=[0, 7])."
+    hint = (
+        "give a positive count (seeds=3) or a list of distinct integers in [0, 2**32) "
+        "(seeds=[0, 7])."
+    )
     if isinstance(seeds, (bool, np.bool_)):
         raise TypeError(f"seeds={seeds!r}; {hint}")
     if isinstance(seeds, (int, np.integer)):
@@ -400,6 +419,8 @@ def _seed_list(seeds: Any) -> list[int]:
             raise TypeError(f"seeds contains {seed!r}; {hint}")
         if not 0 <= seed < 2**32:
             raise ValueError(f"seeds contains {seed}; {hint}")
+    if len(set(map(int, seed_list))) != len(seed_list):
+        raise ValueError(f"seeds={seed_list} repeats a seed (its lanes would be identical); {hint}")
     return [int(seed) for seed in seed_list]
 
 
@@ -515,9 +536,19 @@ def resolve_devices(devices: int | Sequence[jax.Device] | None) -> list[jax.Devi
                 f"({available[0].platform}); use devices=None for all of them."
             )
         return list(available[:devices])
+    if isinstance(devices, (str, bytes)) or not isinstance(devices, (Sequence, np.ndarray)):
+        raise TypeError(
+            f"devices={devices!r}; give a number of devices, a list of jax.Device "
+            "(e.g. jax.devices('cpu')), or None for all of them."
+        )
     devices = list(devices)
     if not devices:
         raise ValueError("devices=[] is empty; use devices=None for all devices.")
+    if not all(isinstance(device, jax.Device) for device in devices):
+        raise TypeError(
+            f"devices={devices!r} holds something that is not a jax.Device; "
+            "pass e.g. jax.devices('cpu')."
+        )
     return devices
 
 
@@ -660,7 +691,7 @@ class SweepResult:
         if over_seeds is None:
             finite = [r for r in records if r["status"] != "diverged" and math.isfinite(r[by])]
             if not finite:
-                raise ValueError("every lane diverged; lower the learning rates.")
+                raise ValueError(f"every lane diverged; {self._divergence_hint()}")
             return min(finite, key=lambda r: r[by])
         if over_seeds != "median":
             raise ValueError(f"over_seeds={over_seeds!r}; use None or 'median'.")
@@ -685,15 +716,25 @@ class SweepResult:
         finite = [s for s in summaries if math.isfinite(s[by])]
         if not finite:
             raise ValueError(
-                "every configuration diverged for most seeds; lower the learning rates."
+                f"every configuration diverged for most seeds; {self._divergence_hint()}"
             )
         return min(finite, key=lambda s: s[by])
+
+    def _divergence_hint(self) -> str:
+        """What to change when no lane can be chosen."""
+        at_start = (self.status == "diverged") & (self.diverged_at == 0)
+        if at_start.all():
+            return (
+                "all of them at update 0, so their starting loss was not finite (or already "
+                "above max_loss_ratio): check init_fn and loss_fn at the start."
+            )
+        return "lower the learning rates."
 
     def to_csv(self, path: str | Path) -> Path:
         """Write :meth:`to_records` as CSV (one row per lane)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        records = self.to_records()
+        records = [to_portable(record) for record in self.to_records()]
         with path.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(records[0]))
             writer.writeheader()
@@ -701,13 +742,15 @@ class SweepResult:
         return path
 
     def to_json(self, path: str | Path, *, histories: bool = False) -> Path:
-        """Write :meth:`to_records` as JSON (``{"lanes": [...]}``), optionally with histories."""
+        """Write :meth:`to_records` as strict JSON (``{"lanes": [...]}``), optionally with
+        histories: non-finite numbers as the strings ``"inf"``, ``"-inf"``, ``"nan"``
+        (:func:`read_records` reads them back as floats), schedules by their description."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         document: dict[str, Any] = {"record_every": self.record_every, "lanes": self.to_records()}
         if histories:
-            document["losses"] = [[_python(v) for v in row] for row in self.losses]
-        path.write_text(json.dumps(document, indent=1, allow_nan=True))
+            document["losses"] = self.losses.tolist()
+        path.write_text(json.dumps(to_portable(document), indent=1, allow_nan=False))
         return path
 
 
@@ -721,11 +764,48 @@ def _python(value: Any) -> Any:
     return value
 
 
+_NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def describe(value: Any) -> str:
+    """A readable, stable name for a non-numeric hyperparameter (a schedule, a function):
+    ``inverse_time(5.0, 50.0)`` for a jaxgd schedule, the function's name otherwise."""
+    if isinstance(value, jax.tree_util.Partial):
+        arguments = ", ".join(
+            _portable_scalar(a) if not callable(a) else describe(a) for a in value.args
+        )
+        return f"{value.func.__name__.lstrip('_')}({arguments})"
+    return getattr(value, "__name__", type(value).__name__)
+
+
+def _portable_scalar(value: Any) -> str:
+    value = _python(value)
+    return repr(value) if isinstance(value, (int, float)) else describe(value)
+
+
+def to_portable(value: Any) -> Any:
+    """``value`` (records, lists of them, dicts) as plain JSON: non-finite numbers as the
+    strings ``"inf"``, ``"-inf"``, ``"nan"``, callables by :func:`describe`."""
+    if isinstance(value, dict):
+        return {key: to_portable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_portable(item) for item in value]
+    value = _python(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if callable(value):
+        return describe(value)
+    return value
+
+
 def read_records(path: str | Path) -> list[dict[str, Any]]:
     """Read the records written by :meth:`SweepResult.to_csv` or :meth:`SweepResult.to_json`."""
     path = Path(path)
     if path.suffix == ".json":
-        return json.loads(path.read_text())["lanes"]
+        return [
+            {k: _NON_FINITE.get(v, v) if isinstance(v, str) else v for k, v in record.items()}
+            for record in json.loads(path.read_text())["lanes"]
+        ]
     with path.open(newline="") as handle:
         return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(handle)]
 
@@ -782,7 +862,8 @@ def sweep(
       seeds: number of seeds (0, 1, …) or an explicit list of seeds.
       steps, epochs, batch_size, tol, record_every, stop_on, sampling, drop_last,
         record_params, loss_with_key, max_loss_ratio: as in :func:`jaxgd.fit` (a lane
-        diverges once its loss exceeds ``max_loss_ratio`` × its initial loss).
+        diverges once its loss exceeds ``max_loss_ratio`` × max(its initial loss, the loss
+        of all-zero parameters)).
       key: the sweep's PRNG key (random search draws and every lane's keys):
         ``jax.random.key(s)``, ``jax.random.PRNGKey(s)`` or the int seed ``s``.
       chunk_size: lanes per compiled call; by default the most that fit ``memory_budget``.
@@ -849,13 +930,13 @@ def sweep(
         loss_with_key=loss_with_key,
         max_loss_ratio=max_loss_ratio,
     )
+    data = as_arrays(data)
     check_loss_fn(loss_fn, check_init_fn(init_fn, key), data)
     seed_list = _seed_list(seeds)
     configs = configurations(optimizer, grid, random, n_random, key)
     n_seeds = len(seed_list)
     n_lanes = configs.count * n_seeds
     devices_used = resolve_devices(devices)
-    data = as_arrays(data)
     tol_array = None if tol is None else jnp.asarray(tol)
     float_dtype = np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
     groups = _program_groups(configs)

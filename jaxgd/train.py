@@ -34,10 +34,13 @@ at the first update whose loss is
 
 * not finite (NaN or infinite parameters give a non-finite loss, and so does a
   loss that overflows), or
-* larger than ``max_loss_ratio × L_init``, where ``L_init`` is the loss of the
-  starting parameters on the whole data set (default ``max_loss_ratio = 1e6``;
-  the rule applies when ``L_init > 0``; ``max_loss_ratio=None`` keeps the
-  non-finite rule only).
+* larger than ``max_loss_ratio × max(L_init, L_zero)``, where ``L_init`` is the
+  loss of the starting parameters on the whole data set and ``L_zero`` that of
+  all-zero parameters, the model that predicts 0 (default ``max_loss_ratio =
+  1e6``; the rule applies when that reference is positive; ``max_loss_ratio=None``
+  keeps the non-finite rule only). ``L_zero`` gives the problem's scale: a run
+  that starts near the optimum (fine-tuning, a warm start) has a tiny ``L_init``
+  and must not be judged against it.
 
 The second rule is what makes divergence visible in every dtype: in float64 a
 run above the critical learning rate grows for a long time before it overflows
@@ -71,8 +74,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import math
 import sys
+import warnings
 import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -83,7 +88,7 @@ import numpy as np
 
 from jaxgd import _static
 from jaxgd._keys import as_key
-from jaxgd._types import Array, Batch, LossFn, OptState, Params, PRNGKey
+from jaxgd._types import Array, Batch, JaxgdWarning, LossFn, OptState, Params, PRNGKey
 from jaxgd.optim.base import GradientTransformation, apply_updates
 
 RUNNING, CONVERGED, DIVERGED = 0, 1, 2
@@ -272,6 +277,16 @@ def check_data(data: Batch | None) -> int | None:
         )
     x, y = data
     for name, array in (("x", x), ("y", y)):
+        if array is None:
+            raise ValueError(
+                f"data's {name} is None; give data=(x, y) with both arrays, or data=None for an "
+                "objective of the parameters alone (called as loss_fn(params, None, None))."
+            )
+        if not isinstance(array, (jax.Array, np.ndarray, list, np.generic, int, float)):
+            raise TypeError(
+                f"data's {name} is a {type(array).__name__}; give an array with examples along "
+                "the first axis (several inputs: stack or concatenate them into one array)."
+            )
         dtype = getattr(array, "dtype", None) or np.asarray(array).dtype
         if not (jnp.issubdtype(dtype, jnp.number) or jnp.issubdtype(dtype, jnp.bool_)):
             raise TypeError(
@@ -352,7 +367,9 @@ def check_loss_fn(loss_fn: LossFn, params: Params, data: Batch | None) -> None:
 def _check_loss_output(loss_fn: LossFn, treedef: Any, structs: tuple) -> None:
     params, data = jax.tree.unflatten(treedef, structs)
     x, y = data if data is not None else (None, None)
-    out = jax.eval_shape(loss_fn, params, x, y)
+    check_arity("loss_fn", loss_fn, 3, "loss_fn(params, x, y)")
+    closed = jax.make_jaxpr(loss_fn, return_shape=True)(params, x, y)
+    jaxpr, out = closed
     shape, dtype = getattr(out, "shape", None), getattr(out, "dtype", None)
     if shape != () or dtype is None or not jnp.issubdtype(dtype, jnp.floating):
         what = f"shape {shape} and dtype {dtype}" if shape is not None else repr(out)
@@ -360,6 +377,58 @@ def _check_loss_output(loss_fn: LossFn, treedef: Any, structs: tuple) -> None:
             f"loss_fn(params, x, y) must return one real number, the mean loss over the batch "
             f"(e.g. jnp.mean((pred - y) ** 2)); it returned {what}."
         )
+    if data is not None and x.shape and x.shape[0] >= 2:
+        _warn_on_pairwise_broadcast(jaxpr.jaxpr, x.shape[0])
+
+
+def check_arity(name: str, fn: Callable[..., Any], n_args: int, how: str) -> None:
+    """A ``TypeError`` naming ``name`` when ``fn`` cannot take ``n_args`` positional arguments."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin or C callable: it will say so itself
+        return
+    try:
+        signature.bind(*range(n_args))
+    except TypeError as error:
+        raise TypeError(f"{name} is called as {how}, but {error}.") from None
+
+
+_NOT_ELEMENTWISE = {"dot_general", "conv_general_dilated"}
+
+
+def _warn_on_pairwise_broadcast(jaxpr: Any, m: int) -> None:
+    """Warn when an element-wise step of the loss pairs every example with every other.
+
+    ``pred`` of shape ``[m, 1]`` minus ``y`` of shape ``[m]`` (or the reverse) broadcasts
+    to ``[m, m]``, and the mean over it fits the wrong model without any error: the
+    commonest silent slip with Géron-style ``[m, 1]`` targets. An element-wise operation
+    whose result has two axes of length ``m`` while none of its operands has two is that
+    slip (matrix products, which build ``[m, m]`` Gram matrices on purpose, are left out).
+    """
+    for eqn in jaxpr.eqns:
+        for value in eqn.params.values():
+            inner = getattr(value, "jaxpr", value)
+            if hasattr(inner, "eqns"):
+                _warn_on_pairwise_broadcast(inner, m)
+        if eqn.primitive.name in _NOT_ELEMENTWISE:
+            continue
+        shapes = [tuple(getattr(v.aval, "shape", ())) for v in eqn.invars]
+        for out in eqn.outvars:
+            out_shape = tuple(getattr(out.aval, "shape", ()))
+            if out_shape.count(m) >= 2 and all(shape.count(m) <= 1 for shape in shapes):
+                if not any(shape.count(m) == 1 for shape in shapes):
+                    continue
+                warnings.warn(
+                    f"loss_fn combines arrays of shapes {' and '.join(map(str, shapes))} into "
+                    f"{out_shape} on data of {m} examples: every example is paired with every "
+                    "other, as when predictions of shape [m, 1] meet targets of shape [m] (or "
+                    "the reverse), and the mean over that fits the wrong model. Give both the "
+                    "same shape (e.g. y.reshape(-1, 1), or pred[:, 0]); if the pairing is "
+                    "intended, filter this warning.",
+                    JaxgdWarning,
+                    stacklevel=2,
+                )
+                return
 
 
 _checked_loss = functools.lru_cache(maxsize=64)(_check_loss_output)
@@ -389,7 +458,7 @@ def check_flag(name: str, value: Any) -> bool:
 
 
 DEFAULT_MAX_LOSS_RATIO = 1e6
-"""A run diverges once its loss exceeds this multiple of its initial loss (see the module)."""
+"""A run diverges once its loss exceeds this multiple of max(L_init, L_zero) (see the module)."""
 
 
 def _check_number(name: str, value: Any, hint: str) -> float | None:
@@ -479,6 +548,11 @@ def make_plan(
             "epochs", epochs, "it is the number of passes over the data."
         )
         n_updates = n_epochs * updates_per_epoch
+    if n_updates >= NEVER:
+        raise ValueError(
+            f"{n_updates} updates are more than one run can count (at most {NEVER - 1}); "
+            "lower steps or epochs, and continue a run with opt_state=result.opt_state."
+        )
     plan = Plan(
         loss_fn=loss_fn,
         n_updates=n_updates,
@@ -508,7 +582,7 @@ def make_plan(
 def full_loss(plan: Plan, params: Params, data: Batch | None) -> Array:
     """The loss on the whole data set (or the surface's value when ``data`` is None)."""
     x, y = data if data is not None else (None, None)
-    return plan.loss_fn(params, x, y)
+    return jnp.asarray(plan.loss_fn(params, x, y))
 
 
 def _padded_length(plan: Plan) -> int:
@@ -595,9 +669,9 @@ def _batch_loss(
     plan: Plan, params: Params, x: Any, y: Any, weights: Array | None, key: PRNGKey | None
 ) -> Array:
     if key is not None:
-        return plan.loss_fn(params, x, y, key=key)
+        return jnp.asarray(plan.loss_fn(params, x, y, key=key))
     if weights is None:
-        return plan.loss_fn(params, x, y)
+        return jnp.asarray(plan.loss_fn(params, x, y))
     per_example = jax.vmap(lambda xi, yi: plan.loss_fn(params, xi[None], yi[None]))(x, y)
     weights = weights.astype(per_example.dtype)
     return jnp.sum(weights * per_example) / jnp.sum(weights)
@@ -627,15 +701,20 @@ def _evaluate(
 def loss_limit(plan: Plan, params: Params, data: Batch | None, dtype: Any) -> Array | None:
     """The loss above which a run that starts from ``params`` diverges.
 
-    ``max_loss_ratio × L_init`` with ``L_init`` the whole-data loss of ``params``; +inf
-    when ``L_init`` is not positive (the ratio then says nothing) or not finite (the run
-    diverges at once anyway); ``None`` when the plan has no ``max_loss_ratio``.
+    ``max_loss_ratio × L_ref`` with ``L_ref = max(L_init, L_zero)``: the whole-data losses
+    of ``params`` and of all-zero parameters (the model that predicts 0, the scale of the
+    problem). ``L_zero`` keeps a run that starts near the optimum (a fine-tuned or
+    warm-started model, whose ``L_init`` can be 1e-13) from being judged against its own
+    tiny starting loss. +inf when neither is positive and finite (the ratio then says
+    nothing); ``None`` when the plan has no ``max_loss_ratio``.
     """
     if plan.max_loss_ratio is None:
         return None
-    initial = full_loss(plan, params, data).astype(dtype)
-    usable = jnp.isfinite(initial) & (initial > 0)
-    return jnp.where(usable, plan.max_loss_ratio * initial, jnp.inf).astype(dtype)
+    zero = jax.tree.map(jnp.zeros_like, params)
+    losses = jnp.stack([full_loss(plan, p, data).astype(dtype) for p in (params, zero)])
+    reference = jnp.max(jnp.where(jnp.isfinite(losses), losses, -jnp.inf))
+    usable = jnp.isfinite(reference) & (reference > 0)
+    return jnp.where(usable, plan.max_loss_ratio * reference, jnp.inf).astype(dtype)
 
 
 def init_carry(
@@ -1244,9 +1323,10 @@ def fit(
       opt_state: an optimizer state to continue from (e.g. ``previous.opt_state``),
         so schedules and moment estimates carry on; by default ``optimizer.init(params)``.
       progress: show a progress bar (the loop then runs in chunks; results are unchanged).
-      max_loss_ratio: the run diverges once its loss exceeds this multiple of the
-        whole-data loss of ``params`` (default 1e6); ``None`` flags non-finite losses only.
-        See the module docs for the rule.
+      max_loss_ratio: the run diverges once its loss exceeds this multiple of
+        ``max(L_init, L_zero)``, the whole-data losses of ``params`` and of all-zero
+        parameters (default 1e6); ``None`` flags non-finite losses only. See the module
+        docs for the rule.
 
     Returns:
       A :class:`FitResult`.
@@ -1275,6 +1355,7 @@ def fit(
         loss_with_key=loss_with_key,
         max_loss_ratio=max_loss_ratio,
     )
+    data = as_arrays(data)
     check_params(params)
     check_loss_fn(loss_fn, params, data)
     optimizer = check_optimizer(optimizer)
@@ -1291,7 +1372,6 @@ def fit(
             )
         key = jax.random.key(0)
     key = as_key(key)
-    data = as_arrays(data)
     tol_array = None if tol is None else jnp.asarray(tol)
     if opt_state is not None:
         _check_opt_state(optimizer, params, opt_state)

@@ -1,5 +1,5 @@
 """Divergence users recognise, in every dtype: a non-finite loss, or a loss past
-``max_loss_ratio`` × the initial loss.
+``max_loss_ratio`` × max(initial loss, loss of all-zero parameters).
 
 The oracle is plain NumPy gradient descent in float64 on Géron's data (the gradient
 2/m·Xᵀ(Xθ − y) written out, not jax.grad): it gives the loss sequence and so the first
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import jaxgd
-from jaxgd.optim import sgd
+from jaxgd.optim import adam, sgd
 from jaxgd.problems import geron_linear, geron_linear_data, geron_theta0, normal_equation
 
 RATIO = 1e6  # the documented default
@@ -36,6 +36,12 @@ def numpy_gd(eta: float, steps: int) -> tuple[np.ndarray, np.ndarray]:
     return np.array(losses), np.array(thetas)
 
 
+def reference_loss(losses: np.ndarray) -> float:
+    """max(L_init, L_zero): L_zero = mean(y²), the loss of θ = 0 on Géron's data."""
+    _, y = geron_linear_data()
+    return max(losses[0], float(np.mean(np.asarray(y, np.float64) ** 2)))
+
+
 def critical_rate() -> float:
     x, _ = geron_linear_data()
     xb = np.c_[np.ones(len(x)), x]
@@ -55,7 +61,7 @@ def test_the_critical_rate_is_geron_s():
 @pytest.mark.parametrize("eta", [0.5, 0.6])
 def test_above_the_critical_rate_float64_is_flagged_where_the_loss_passes_the_threshold(x64, eta):
     losses, thetas = numpy_gd(eta, 1000)
-    first_over = int(np.argmax(losses > RATIO * losses[0]))
+    first_over = int(np.argmax(losses > RATIO * reference_loss(losses)))
     assert first_over > 0 and np.all(np.isfinite(losses[: first_over + 1]))
     result = _fit(eta)
     assert bool(result.diverged) and not bool(result.converged)
@@ -64,7 +70,7 @@ def test_above_the_critical_rate_float64_is_flagged_where_the_loss_passes_the_th
     np.testing.assert_allclose(
         [float(result.params["b"]), float(result.params["w"][0])], thetas[first_over - 1], rtol=1e-9
     )
-    assert float(result.final_loss) <= RATIO * losses[0]
+    assert float(result.final_loss) <= RATIO * reference_loss(losses)
 
 
 def test_overflow_only_keeps_the_old_rule(x64):
@@ -75,7 +81,7 @@ def test_overflow_only_keeps_the_old_rule(x64):
 
 def test_float32_is_flagged_by_the_ratio_long_before_it_overflows():
     losses, _ = numpy_gd(0.5, 1000)
-    first_over = int(np.argmax(losses > RATIO * losses[0]))
+    first_over = int(np.argmax(losses > RATIO * reference_loss(losses)))
     result = _fit(0.5)
     assert bool(result.diverged)
     assert abs(int(result.diverged_at) - (first_over - 1)) <= 1  # float32 rounding of L
@@ -125,8 +131,31 @@ def test_a_sweep_flags_the_same_lanes_as_fit_and_leaves_the_others_alone(x64):
         np.testing.assert_allclose(result.final_loss[i], float(solo.final_loss), rtol=1e-12)
 
 
+@pytest.mark.parametrize("optimizer", [sgd(0.05), adam(1e-3)], ids=["sgd", "adam"])
+def test_a_run_that_starts_at_the_optimum_is_not_flagged(optimizer):
+    """Fine-tuning: L_init is about 1e-13, so 1e6 × L_init would flag Adam's first steps
+    (their loss is about 1e-6); the reference is the problem's scale, mean(y²)."""
+    problem = geron_linear()
+    exact = normal_equation(*geron_linear_data())
+    start = {"w": jnp.asarray(exact["w"], jnp.float32), "b": jnp.asarray(exact["b"], jnp.float32)}
+    result = jaxgd.fit(problem.loss_fn, start, problem.data, optimizer, steps=200)
+    assert not bool(result.diverged) and int(result.steps) == 200
+    near = jax.tree.map(lambda a: a + 1e-6, start)
+    lanes = jaxgd.sweep(
+        problem.loss_fn,
+        lambda key: near,
+        problem.data,
+        adam,
+        grid={"learning_rate": [1e-4, 1e-3, 1e-2]},
+        steps=200,
+        key=0,
+    )
+    assert list(lanes.status) == ["completed"] * 3
+
+
 def test_the_ratio_rule_needs_a_positive_initial_loss():
-    """f(x) = x² − 1 from x = 0.1 starts at a negative loss: only overflow flags it."""
+    """f(x) = x² − 1 from x = 0.1 starts at a negative loss (and f(0) = −1): only overflow
+    flags it."""
 
     def shifted(params, x, y):
         return jnp.sum(params**2) - 1.0

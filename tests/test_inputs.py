@@ -76,6 +76,14 @@ FIT_CASES = {
     "data with NaN": (dict(data=(X.at[0, 0].set(jnp.nan), Y)), ValueError, "NaN"),
     "data not a pair": (dict(data=X), ValueError, "pair"),
     "loss_fn not callable": (dict(loss_fn="mse"), TypeError, "loss_fn"),
+    "loss_fn taking (params, batch)": (
+        dict(loss_fn=lambda params, batch: 0.0),
+        TypeError,
+        r"loss_fn\(params, x, y\)",
+    ),
+    "data (x, None)": (dict(data=(X, None)), ValueError, "y is None"),
+    "data with a dict x": (dict(data=({"a": X}, Y)), TypeError, "x is a dict"),
+    "steps beyond what a run can count": (dict(steps=3_000_000_000), ValueError, "steps"),
     "loss_fn returning per-example losses": (
         dict(loss_fn=lambda p, x, y: (jnp.concatenate([x**0, x], 1) @ p - y[:, None]) ** 2),
         TypeError,
@@ -159,6 +167,15 @@ SWEEP_CASES = {
     "seeds negative in a list": (dict(seeds=[0, -1]), ValueError, "seeds"),
     "seeds a string": (dict(seeds="3"), TypeError, "seeds"),
     "seeds empty": (dict(seeds=[]), ValueError, "seeds"),
+    "seeds repeated": (dict(seeds=[0, 0]), ValueError, "repeats"),
+    "seeds beyond 32 bits": (dict(seeds=[2**40]), ValueError, r"2\*\*32"),
+    "init_fn without a key argument": (dict(init_fn=lambda: THETA), TypeError, r"init_fn\(key\)"),
+    "devices a string": (dict(devices="cpu"), TypeError, "devices"),
+    "nesterov a string in the grid": (
+        dict(grid={"learning_rate": [0.1], "momentum": [0.9], "nesterov": ["False"]}),
+        TypeError,
+        "nesterov",
+    ),
     "key None": (dict(key=None), TypeError, "key"),
     "init_fn not callable": (dict(init_fn=THETA), TypeError, "init_fn"),
     "init_fn returning ints": (
@@ -387,3 +404,68 @@ def test_help_answers_without_importing_jax(argv):
     assert done.returncode == 0, done.stderr
     assert "usage:" in done.stdout
     assert done.stdout.strip().endswith("jax imported: False")
+
+
+def test_a_pairwise_broadcast_of_predictions_and_targets_is_warned_about():
+    """x @ θ of shape [m, 1] minus y of shape [m] is [m, m]: the fit goes wrong silently.
+    (JAX's default rank promotion, as users run it; the tests' "raise" would stop it first.)"""
+
+    def slip(t, x, y):
+        return jnp.mean((x @ t - y) ** 2)
+
+    def gram(t, x, y):  # an [m, m] Gram matrix built on purpose by a matrix product
+        return jnp.mean((x * t) @ (x * t).T) + jnp.mean((x[:, 0] * t[0] - y) ** 2)
+
+    with jax.numpy_rank_promotion("allow"):
+        with pytest.warns(jaxgd._types.JaxgdWarning, match=r"\(100, 100\).*reshape"):
+            jaxgd.fit(slip, jnp.zeros((1, 1)), (X, Y), sgd(0.1), steps=2)
+        jaxgd.fit(gram, jnp.zeros(1), (X, Y), sgd(0.01), steps=2)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [lambda count: "0.1", lambda: 0.1, lambda count: [0.1, 0.2], lambda count: 1j],
+    ids=["returns a string", "takes no count", "returns a list", "returns a complex"],
+)
+def test_a_schedule_that_cannot_be_one_is_refused_when_the_optimizer_is_built(bad):
+    with pytest.raises(TypeError, match=r"learning_rate.*schedule"):
+        sgd(bad)
+
+
+@pytest.mark.parametrize("flag", ["False", "yes", 1, None])
+def test_option_flags_of_optimizers_must_be_bools(flag):
+    from jaxgd.optim import rmsprop
+
+    with pytest.raises(TypeError, match="nesterov"):
+        sgd(0.1, 0.9, nesterov=flag)
+    with pytest.raises(TypeError, match="centered"):
+        rmsprop(0.1, centered=flag)
+    with pytest.raises(TypeError, match="nesterov"):
+        adam(0.1, nesterov=flag)
+
+
+def test_a_dtype_argument_that_is_not_a_dtype_is_named():
+    with pytest.raises(TypeError, match="mu_dtype"):
+        adam(0.1, mu_dtype="banana")
+
+
+def test_lane_keys_refuses_a_seed_a_sweep_cannot_have():
+    with pytest.raises(ValueError, match="seed"):
+        jaxgd.sweeps.lane_keys(0, -1)
+
+
+def test_learning_rates_built_with_jax_numpy_are_numbers():
+    rates = jnp.logspace(-3, -1, 3)
+    for grid in ({"learning_rate": list(rates)}, {"learning_rate": rates}):
+        result = sweep_with(grid=grid)
+        np.testing.assert_allclose(result.hyperparameters["learning_rate"], rates, rtol=1e-6)
+        assert result.hyperparameters["learning_rate"].dtype == np.float64
+
+
+def test_when_every_lane_diverges_at_its_start_best_says_to_check_the_start():
+    result = sweep_with(init_fn=lambda key: jnp.full((2, 1), jnp.nan))
+    assert list(result.status) == ["diverged", "diverged"]
+    with pytest.raises(ValueError, match=r"update 0.*init_fn"):
+        result.best()
+    with pytest.raises(ValueError, match="lower the learning rates"):
+        sweep_with(grid={"learning_rate": [5.0, 9.0]}, steps=50).best()

@@ -127,6 +127,7 @@ def concrete_values(
         return None
     if callable(value):
         if schedule:
+            check_schedule(name, value, fix)
             return None
         raise TypeError(
             f"{name}={_short_repr(value)} is a function, but {name} takes a number, "
@@ -252,3 +253,35 @@ def check_momentum(name: str, value: Any, *, none_means: str) -> None:
         hint=f"Pass a momentum such as 0.9, or None for {none_means}.",
         optional=True,
     )
+
+
+def check_flag(name: str, value: Any) -> None:
+    """Raise ``TypeError`` unless ``value`` is a bool: a string such as ``"False"`` (from a
+    config file) is true for Python, and would silently switch the option on."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}={_short_repr(value)} must be True or False.")
+
+
+def check_schedule(name: str, schedule: Any, fix: str) -> None:
+    """A schedule must be callable as ``schedule(count)`` and return a real number.
+
+    Checked by tracing it once on an int32 count (``jax.eval_shape``, nothing runs), so a
+    schedule with the wrong signature, or one that returns a string, a list or a complex
+    number, fails here, naming the argument, instead of deep inside the first update.
+    (The shape is not checked: a schedule built from a sweep's columns of hyperparameters
+    returns one value per lane.)
+    """
+    try:
+        out = jax.eval_shape(schedule, jax.ShapeDtypeStruct((), jnp.int32))
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"{name}={_short_repr(schedule)} is called as a schedule, {name}(count) with the "
+            f"update count, and that failed: {str(error).rstrip('.')}. {fix}"
+        ) from None
+    dtype = getattr(out, "dtype", None)
+    if not isinstance(out, jax.ShapeDtypeStruct) or not _is_real_dtype(dtype):
+        what = f"dtype {dtype}" if isinstance(out, jax.ShapeDtypeStruct) else _short_repr(out)
+        raise TypeError(
+            f"{name}={_short_repr(schedule)} is a schedule that returns {what}; it must return "
+            f"a real number for each count. {fix}"
+        )

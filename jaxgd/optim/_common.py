@@ -54,11 +54,21 @@ def safe_increment(count: Array) -> Array:
     return jnp.where(count < max_value, count + one, max_value)
 
 
-def canonical_dtype(dtype: Any) -> Any:
-    """``dtype`` as JAX will store it (float64 → float32 without x64); ``None`` stays ``None``."""
+def canonical_dtype(dtype: Any, name: str = "dtype") -> Any:
+    """``dtype`` as JAX will store it (float64 → float32 without x64); ``None`` stays ``None``.
+
+    Raises:
+      TypeError: naming ``name`` when ``dtype`` is not a dtype.
+    """
     if dtype is None:
         return None
-    return jax.dtypes.canonicalize_dtype(dtype)
+    try:
+        return jax.dtypes.canonicalize_dtype(dtype)
+    except TypeError:
+        raise TypeError(
+            f"{name}={dtype!r} is not a dtype; pass e.g. jnp.bfloat16, or None to keep the "
+            "parameters' dtype."
+        ) from None
 
 
 def zeros_like(tree: Any, dtype: Any = None) -> Any:

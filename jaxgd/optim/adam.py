@@ -29,7 +29,12 @@ from jax.tree_util import Partial
 
 from jaxgd._types import Array, ArrayLike, Params, ScalarOrSchedule, Updates
 from jaxgd.optim import _common
-from jaxgd.optim._checks import check_learning_rate, check_non_negative, check_range
+from jaxgd.optim._checks import (
+    check_flag,
+    check_learning_rate,
+    check_non_negative,
+    check_range,
+)
 from jaxgd.optim.base import GradientTransformation
 
 MaskOrFn = Any | Callable[[Params], Any] | None
@@ -215,7 +220,8 @@ def adam(
       [-0.1, 0.1]
     """
     _check_adam(learning_rate, b1, b2, eps, eps_root)
-    mu_dtype = _common.canonical_dtype(mu_dtype)
+    check_flag("nesterov", nesterov)
+    mu_dtype = _common.canonical_dtype(mu_dtype, "mu_dtype")
     return GradientTransformation(
         Partial(_adam_init, mu_dtype),
         Partial(
@@ -343,6 +349,7 @@ def adamw(
       (Array([-0.05], dtype=float32), Array([-0.], dtype=float32))
     """
     _check_adam(learning_rate, b1, b2, eps, eps_root)
+    check_flag("nesterov", nesterov)
     check_non_negative(
         "weight_decay",
         weight_decay,
@@ -350,7 +357,7 @@ def adamw(
         schedule=True,
     )
     weight_decay = _common.weight_decay_argument(weight_decay)
-    mu_dtype = _common.canonical_dtype(mu_dtype)
+    mu_dtype = _common.canonical_dtype(mu_dtype, "mu_dtype")
     return GradientTransformation(
         Partial(_adam_init, mu_dtype),
         Partial(

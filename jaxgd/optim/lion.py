@@ -120,7 +120,7 @@ def lion(
         schedule=True,
     )
     weight_decay = _common.weight_decay_argument(weight_decay)
-    mu_dtype = _common.canonical_dtype(mu_dtype)
+    mu_dtype = _common.canonical_dtype(mu_dtype, "mu_dtype")
     return GradientTransformation(
         Partial(_lion_init, mu_dtype),
         Partial(

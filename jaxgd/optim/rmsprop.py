@@ -28,6 +28,7 @@ from jax.tree_util import Partial
 from jaxgd._types import Array, ArrayLike, Params, ScalarOrSchedule, Updates
 from jaxgd.optim import _common
 from jaxgd.optim._checks import (
+    check_flag,
     check_learning_rate,
     check_momentum,
     check_non_negative,
@@ -174,6 +175,13 @@ def rmsprop(
     check_non_negative("eps", eps, hint="Pass a small constant such as 1e-8.")
     check_non_negative("initial_scale", initial_scale, hint="Pass 0.0 (PyTorch) or 1.0 (TF1).")
     check_momentum("momentum", momentum, none_means="no momentum")
+    for name, flag in (
+        ("eps_in_sqrt", eps_in_sqrt),
+        ("centered", centered),
+        ("nesterov", nesterov),
+        ("bias_correction", bias_correction),
+    ):
+        check_flag(name, flag)
     return GradientTransformation(
         Partial(
             _rmsprop_init,

@@ -23,7 +23,7 @@ from jax.tree_util import Partial
 
 from jaxgd._types import Array, ArrayLike, Params, ScalarOrSchedule, Updates
 from jaxgd.optim import _common
-from jaxgd.optim._checks import check_learning_rate, check_momentum
+from jaxgd.optim._checks import check_flag, check_learning_rate, check_momentum
 from jaxgd.optim.base import GradientTransformation
 
 
@@ -117,7 +117,8 @@ def sgd(
     """
     check_learning_rate("learning_rate", learning_rate)
     check_momentum("momentum", momentum, none_means="plain SGD")
-    accumulator_dtype = _common.canonical_dtype(accumulator_dtype)
+    check_flag("nesterov", nesterov)
+    accumulator_dtype = _common.canonical_dtype(accumulator_dtype, "accumulator_dtype")
     return GradientTransformation(
         Partial(_sgd_init, momentum, accumulator_dtype, callable(learning_rate)),
         Partial(_sgd_update, learning_rate, momentum, nesterov, accumulator_dtype),
