@@ -14,6 +14,7 @@ they give the same results.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import jax
@@ -72,10 +73,8 @@ def as_key(key: Any, name: str = "key") -> PRNGKey:
         if jnp.issubdtype(key.dtype, jnp.integer) and key.ndim == 0:
             return jax.random.key(key)
         if key.dtype == jnp.uint32 and key.ndim == 1:
-            try:
+            with contextlib.suppress(TypeError, ValueError):  # not this implementation's size
                 return jax.random.wrap_key_data(key)
-            except (TypeError, ValueError):
-                pass
         raise TypeError(
             f"{name} is an array of shape {key.shape} and dtype {key.dtype}, not a PRNG key; "
             f"pass {_FORMS}."

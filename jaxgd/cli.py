@@ -51,8 +51,7 @@ def check_output_folder(text: str, option: str = "--out") -> Path:
         raise ValueError(f"{option} {text} is a file, not a folder; pass a folder.")
     try:
         path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
+        tempfile.TemporaryFile(dir=path).close()  # a probe: can a file be written there?
     except OSError as error:
         reason = error.strerror or str(error)
         raise ValueError(
