@@ -48,6 +48,10 @@ WORKLOAD_HELP = {
     "W2": "the worked 2-2-2 net, full-batch SGD, 1,024 lanes",
     "W3": "MLP 16-64-64-1, full-batch Adam, 64 lanes",
     "W4": "MLP 16-64-64-1, mini-batches of 32, Adam, 64 lanes",
+    "U1": "Géron's notebook form (θ [2, 1], X_b @ θ), SGD, 256 / 4,096 lanes",
+    "U2": "MLP written with h @ W + b and ReLU, full-batch Adam, 64 lanes",
+    "U3": "U2 with mini-batches of 32",
+    "U4": "equinox.nn.MLP with ReLU, mini-batches of 32, 64 lanes (needs equinox)",
 }
 """The workloads' names and one line each (``workloads.WORKLOADS`` defines them)."""
 
@@ -58,9 +62,11 @@ def methods() -> list[tuple[str, Any]]:
 
     found = [
         ("jaxgd.sweep", methods_jax.prepare_jaxgd),
-        ("loop of jitted optax runs", methods_jax.prepare_optax_loop),
+        ("loop of jitted optax runs, loss every step", methods_jax.prepare_optax_loop),
+        ("loop of jitted optax runs, final loss only", methods_jax.prepare_optax_loop_final),
         ("per-step loop of optax updates", methods_jax.prepare_per_step_loop),
         ("optax.inject_hyperparams + vmap", methods_jax.prepare_inject_vmap),
+        ("by hand, lanes as matrix columns", methods_jax.prepare_columns),
     ]
     if methods_torch.available():
         found += [
@@ -87,6 +93,7 @@ class Row:
     max_rel_diff_vs_jaxgd: float | None = None
     calls: int = 1
     note: str = ""
+    formulation: str = ""
 
 
 class PeakMemory:
@@ -245,6 +252,7 @@ def bench_workload(
             peak_rss_mib=peak[name],
             calls=calls[name],
             note="; ".join(notes),
+            formulation=workload.formulation,
         )
         if flops is not None:
             row.gflops = flops * n_lanes * workload.steps / run_s / 1e9
@@ -265,7 +273,7 @@ def bench_workload(
 
 def format_row(row: Row) -> str:
     parts = [
-        f"{row.workload} {row.lanes:>5} lanes  {row.method:<34}",
+        f"{row.workload} {row.lanes:>5} lanes  {row.method:<44}",
         f"{row.run_s:9.3f} s",
         f"{row.lane_steps_per_s:12.4g} run-steps/s",
         f"compile {row.compile_s:6.2f} s",
@@ -282,10 +290,10 @@ def format_row(row: Row) -> str:
 
 def markdown(rows: list[Row], limits: dict, meta: dict) -> str:
     lines = [
-        "| workload | lanes | method | time (s) | run-steps/s | jaxgd faster by | compile (s) "
-        "| GFLOP/s | share of own-shape limit | share of 2048² limit | peak RSS added (MiB) "
-        "| max rel diff of final losses vs jaxgd | note |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| workload | model written as | lanes | method | time (s) | run-steps/s | jaxgd faster by "
+        "| compile (s) | GFLOP/s | share of own-shape limit | share of 2048² limit "
+        "| peak RSS added (MiB) | max rel diff of final losses vs jaxgd | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def fmt(value, spec):
@@ -293,7 +301,8 @@ def markdown(rows: list[Row], limits: dict, meta: dict) -> str:
 
     for r in rows:
         lines.append(
-            f"| {r.workload} | {r.lanes} | {r.method} | {r.run_s:.3f} | {r.lane_steps_per_s:.3g} | "
+            f"| {r.workload} | {r.formulation} | {r.lanes} | {r.method} | {r.run_s:.3f} | "
+            f"{r.lane_steps_per_s:.3g} | "
             f"{fmt(r.speedup_of_jaxgd, '.2f')}{'×' if r.speedup_of_jaxgd else ''} | "
             f"{r.compile_s:.2f} | {fmt(r.gflops, '.1f')} | {fmt(r.share_of_limit_shapes, '.0%')} | "
             f"{fmt(r.share_of_limit_2048, '.0%')} | {fmt(r.peak_rss_mib, '.0f')} | "
@@ -314,19 +323,22 @@ def figure(rows: list[Row], path: Path) -> None:
     import matplotlib.patches
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(11, 5.0), layout="constrained")
+    fig = Figure(figsize=(12, 5.5), layout="constrained")
     methods = list(dict.fromkeys(r.method for r in rows))
     colour = {m: f"C{i}" for i, m in enumerate(methods)}
-    w1 = [r for r in rows if r.workload == "W1"]
-    others = [r for r in rows if r.workload != "W1"]
+    scaling = [r for r in rows if r.workload in ("W1", "U1")]
+    others = [r for r in rows if r.workload not in ("W1", "U1")]
     ax = fig.add_subplot(1, 2, 1)
-    for method in dict.fromkeys(r.method for r in w1):
-        points = sorted((r.lanes, r.lane_steps_per_s) for r in w1 if r.method == method)
+    for workload, method in dict.fromkeys((r.workload, r.method) for r in scaling):
+        points = sorted(
+            (r.lanes, r.lane_steps_per_s)
+            for r in scaling
+            if r.method == method and r.workload == workload
+        )
         ax.plot(
             *zip(*points, strict=True),
-            "o-",
+            "o-" if workload == "W1" else "s--",
             color=colour[method],
-            label=method,
             lw=2.5 if method == "jaxgd.sweep" else 1,
         )
     ax.set(
@@ -334,7 +346,8 @@ def figure(rows: list[Row], path: Path) -> None:
         yscale="log",
         xlabel="lanes (log scale)",
         ylabel="run-steps per second (log)",
-        title="W1: Géron linear, 1,000 SGD steps",
+        title="Géron's problem, 1,000 SGD steps\n"
+        "(W1 jaxgd's layout: solid; U1 notebook form: dashed)",
     )
     ax.grid(True, which="both", alpha=0.3)
     ax = fig.add_subplot(1, 2, 2)
@@ -353,7 +366,7 @@ def figure(rows: list[Row], path: Path) -> None:
             np.arange(len(workloads)) + i * width, values, width, color=colour[method], label=method
         )
     ax.set_xticks(np.arange(len(workloads)) + 0.4 - width / 2, workloads)
-    ax.set(yscale="log", ylabel="run-steps per second (log)", title="W2–W4")
+    ax.set(yscale="log", ylabel="run-steps per second (log)", title="the other workloads")
     ax.grid(True, axis="y", which="both", alpha=0.3)
     handles = [matplotlib.patches.Patch(color=colour[m], label=m) for m in methods]
     fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=8)
@@ -426,6 +439,12 @@ def main(argv: list[str] | None = None) -> int:
     rows, limits = [], {}
     for name in args.workload or list(WORKLOADS):
         workload = quick(WORKLOADS[name]) if args.quick else WORKLOADS[name]
+        if not workload.available():
+            log(
+                f"\n{name}: skipped, {workload.needs} is not installed "
+                f"(pip install {workload.needs})"
+            )
+            continue
         log(f"\n{name}: {workload.description}")
         for n_lanes in workload.lanes:
             new_rows, limit = bench_workload(

@@ -32,8 +32,12 @@ def _batch(workload: Workload, data, order, t):
     return x[index], y[index]
 
 
-def _optax_run(workload: Workload, problem, make_optimizer):
-    """One lane as a jitted function of (params, lr): lax.scan over the updates inside."""
+def _optax_run(workload: Workload, problem, make_optimizer, record: bool = True):
+    """One lane as a function of (params, lr, key): lax.scan over the updates inside.
+
+    It returns the final whole-data loss and, with ``record``, the loss of every update
+    (else None: the loop then carries no history at all).
+    """
     loss_fn, data = problem.loss_fn, problem.data
     n = data[0].shape[0]
     per_epoch = n // workload.batch_size if workload.batch_size else 1
@@ -52,7 +56,7 @@ def _optax_run(workload: Workload, problem, make_optimizer):
             xb, yb = _batch(workload, data, order, t)
             loss, grads = jax.value_and_grad(loss_fn)(params, xb, yb)
             updates, state = opt.update(grads, state, params)
-            return (optax.apply_updates(params, updates), state, order), loss
+            return (optax.apply_updates(params, updates), state, order), loss if record else None
 
         ts = jnp.arange(workload.steps, dtype=jnp.int32)
         (params, _, _), losses = jax.lax.scan(step, (params, state, order), ts)
@@ -89,16 +93,49 @@ def prepare_jaxgd(workload: Workload, n_lanes: int):
     return run, n_lanes
 
 
-def prepare_optax_loop(workload: Workload, n_lanes: int):
-    """A Python loop over lanes, each a jitted optax run (learning rate as an argument)."""
+def prepare_optax_loop(workload: Workload, n_lanes: int, record: bool = True):
+    """A Python loop over lanes, each a jitted optax run (learning rate as an argument),
+    recording the loss of every update."""
     problem = workload.make_problem()
-    run_one = jax.jit(_optax_run(workload, problem, _optax_optimizer(workload)))
+    run_one = jax.jit(_optax_run(workload, problem, _optax_optimizer(workload), record))
     params, key = start_params(problem), data_key()
     rates = workload.learning_rates(n_lanes)
 
     def run():
         finals = [run_one(params, jnp.float32(lr), key)[0] for lr in rates]
         return np.asarray(jax.block_until_ready(finals))
+
+    return run, n_lanes
+
+
+def prepare_optax_loop_final(workload: Workload, n_lanes: int):
+    """The same loop, each run keeping only its final loss (no history: cheaper to run)."""
+    return prepare_optax_loop(workload, n_lanes, record=False)
+
+
+def prepare_columns(workload: Workload, n_lanes: int):
+    """Géron's notebook model by hand, every lane a column: Θ [2, lanes], R = X_b Θ − y,
+    ∇ = (2/m) X_bᵀ R; the loss of every update recorded. Only for U1 (the hand-written bound)."""
+    if workload.name != "U1":
+        return None
+    problem = workload.make_problem()
+    x_b, y = problem.data
+    theta0 = start_params(problem)
+    rates = jnp.asarray(workload.learning_rates(n_lanes))
+    m = x_b.shape[0]
+
+    @jax.jit
+    def columns(rates):
+        def step(theta, _):
+            residual = x_b @ theta - y
+            return theta - rates * (2.0 / m) * (x_b.T @ residual), jnp.mean(residual**2, axis=0)
+
+        start = jnp.broadcast_to(theta0, (2, n_lanes))
+        theta, losses = jax.lax.scan(step, start, None, workload.steps)
+        return jnp.mean((x_b @ theta - y) ** 2, axis=0), losses
+
+    def run():
+        return np.asarray(columns(rates)[0])
 
     return run, n_lanes
 

@@ -85,6 +85,8 @@ def _orders(workload: Workload, n):
 
 def prepare_torch_loop(workload: Workload, n_lanes: int, max_lanes: int = 2):
     """A loop of torch.optim runs (SGD or Adam with PyTorch's defaults but eps = 1e-8)."""
+    if workload.user_written:  # its torch translation would be jaxgd's own layout
+        return None
     problem = workload.make_problem()
     spec, start = _model_spec(problem), _flat_start(problem)
     x, y = _data(problem)
@@ -123,7 +125,7 @@ def prepare_torch_loop(workload: Workload, n_lanes: int, max_lanes: int = 2):
 
 def prepare_torch_func(workload: Workload, n_lanes: int):
     """torch.func: vmap(grad_and_value) over stacked lanes; SGD or Adam written out."""
-    if workload.batch_size is not None:
+    if workload.batch_size is not None or workload.user_written:
         return None
     problem = workload.make_problem()
     spec, start = _model_spec(problem), _flat_start(problem)

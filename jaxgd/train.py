@@ -88,6 +88,7 @@ import numpy as np
 
 from jaxgd import _static
 from jaxgd._keys import as_key
+from jaxgd._layout import lane_map
 from jaxgd._types import Array, Batch, JaxgdWarning, LossFn, OptState, Params, PRNGKey
 from jaxgd.optim.base import GradientTransformation, apply_updates
 
@@ -218,8 +219,8 @@ class Lanes(NamedTuple):
         if not self.batched:
             return fn
         if lane_args is None:
-            return jax.vmap(fn)
-        return lambda *args: jax.vmap(lambda *mapped: fn(*mapped, *args[lane_args:]))(
+            return lane_map(fn)
+        return lambda *args: lane_map(lambda *mapped: fn(*mapped, *args[lane_args:]))(
             *args[:lane_args]
         )
 

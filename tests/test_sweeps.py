@@ -206,6 +206,94 @@ def test_chunks_give_the_same_lanes():
     assert whole.to_records() == chunked.to_records()
 
 
+@pytest.mark.parametrize("lanes_per_block", [2, 3, 5])
+def test_lanes_in_blocks_equal_lanes_in_one_block(monkeypatch, lanes_per_block):
+    """On CPU the lanes of a chunk run block after block; every lane (diverged, converged,
+    and the padding of a chunk that is not a multiple of the block) trains bit for bit as
+    in one block. Only the whole-data loss at the end, a product whose input ``x`` every
+    lane shares, is computed by one matrix product over the block's lanes, and its last
+    bits depend on the number of lanes (as with ``chunk_size``)."""
+    from jaxgd import sweeps
+
+    problem = problems.mlp_regression()
+    kwargs = dict(
+        grid={"learning_rate": [1e-3, 3e-2, 0.3, 30.0]},  # 30 diverges
+        seeds=2,
+        epochs=4,
+        batch_size=16,
+        key=KEY,
+        tol=1e-4,
+        record_params=True,
+    )
+    monkeypatch.setattr(sweeps, "choose_lanes_per_block", lambda flops, chunk, devices: chunk)
+    whole = sweep(problem.loss_fn, problem.init_fn, problem.data, sgd, **kwargs)
+    assert (whole.status == "diverged").any() and (whole.status == "completed").any()
+    monkeypatch.setattr(
+        sweeps, "choose_lanes_per_block", lambda flops, chunk, devices: lanes_per_block
+    )
+    blocked = sweep(problem.loss_fn, problem.init_fn, problem.data, sgd, **kwargs)
+    for name in ("losses", "steps", "status", "diverged_at"):
+        np.testing.assert_array_equal(getattr(blocked, name), getattr(whole, name), err_msg=name)
+    for name in ("final_loss", "epoch_losses", "best_loss"):  # whole-data losses
+        np.testing.assert_allclose(getattr(blocked, name), getattr(whole, name), rtol=1e-6)
+    for a, b in zip(jax.tree.leaves(blocked.params), jax.tree.leaves(whole.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(
+        jax.tree.leaves(blocked.param_history), jax.tree.leaves(whole.param_history), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_lanes_per_block_rule(monkeypatch):
+    from jaxgd import sweeps
+
+    class Device:
+        def __init__(self, platform):
+            self.platform = platform
+
+    cpu = [Device("cpu")]
+    monkeypatch.setattr(sweeps.os, "cpu_count", lambda: 2)
+    # accelerators and several devices: the whole chunk is one block
+    assert sweeps.choose_lanes_per_block(10**9, 64, [Device("gpu")]) == 64
+    assert sweeps.choose_lanes_per_block(10**9, 64, cpu * 2) == 64
+    # much arithmetic per lane: two lanes per core
+    assert sweeps.choose_lanes_per_block(10**9, 64, cpu) == 4
+    # little: enough lanes for BLOCK_FLOPS, the chunk cut into blocks at least that large
+    assert sweeps.choose_lanes_per_block(1_000, 4096, cpu) == 4096
+    assert sweeps.choose_lanes_per_block(10**5, 100, cpu) == 50  # 40 wanted: 2 blocks of 50
+    assert sweeps.choose_lanes_per_block(10**6, 10, cpu) == 5  # a last block is never short
+    assert sweeps.choose_lanes_per_block(10**9, 1, cpu) == 1
+
+
+def test_lane_cost_counts_matrix_products():
+    """2·m·n·k flops per product: the estimate grows with the hidden width as m·n·k does."""
+    from jaxgd import sweeps
+
+    def plan_for(problem):
+        return sweeps.make_plan(
+            problem.loss_fn,
+            problem.data,
+            steps=1,
+            epochs=None,
+            batch_size=None,
+            sampling="shuffle",
+            drop_last=False,
+            tol=None,
+            stop_on="loss_change",
+            record_every=1,
+            record_params=False,
+        )
+
+    costs = []
+    for width in (32, 64):
+        problem = problems.mlp_regression(sizes=(16, width, width, 1), n_examples=256)
+        cost = sweeps.estimate_lane_cost(plan_for(problem), problem.init_fn, problem.data, KEY)
+        forward = 2 * 256 * (16 * width + width * width + width)
+        assert 3 * forward <= cost.step_flops <= 4 * forward  # forward + backward ≈ 3 forward
+        costs.append(cost.step_flops)
+    assert 3 < costs[1] / costs[0] < 4  # dominated by the width² layer
+
+
 def test_non_numeric_hyperparameters_form_their_own_programs(x64):
     problem = problems.rosenbrock()
     grid = {"learning_rate": [1e-4, 1e-3], "momentum": [0.9], "nesterov": [False, True]}
