@@ -211,7 +211,9 @@ class Lanes(NamedTuple):
         return self.keys.ndim == 1
 
     def map(self, fn: Callable[..., Any], lane_args: int | None = None) -> Callable[..., Any]:
-        """``fn`` of one lane, applied to every lane (``jax.vmap``, or as is for a single run).
+        """``fn`` of one lane, applied to every lane (:func:`jaxgd._layout.lane_map`, a
+        ``jax.vmap`` whose matrix products absorb the transposes vmap writes after them;
+        ``fn`` as is for a single run).
 
         With ``lane_args``, only the first ``lane_args`` arguments carry the lane axis; the
         others are shared by every lane.
