@@ -150,34 +150,21 @@ WORKLOADS = {
         n_examples=1024,
         formulation="list of {W [in, out], b}, relu(h @ W + b)",
     ),
-    "U3": Workload(
-        "U3",
-        "MLP 16-64-64-1 written with h @ W + b and ReLU, mini-batches of 32, Adam, 200 steps",
-        user_models.mlp_x_at_w,
-        "adam",
-        (64,),
-        200,
-        (1e-4, 3e-2),
-        batch_size=32,
-        layer_sizes=(16, 64, 64, 1),
-        n_examples=1024,
-        formulation="list of {W [in, out], b}, relu(h @ W + b)",
-    ),
-    "U4": Workload(
-        "U4",
-        "equinox.nn.MLP 16-64-64-1, ReLU, mini-batches of 32, Adam, 200 steps",
-        user_models.mlp_equinox,
-        "adam",
-        (64,),
-        200,
-        (1e-4, 3e-2),
-        batch_size=32,
-        layer_sizes=(16, 64, 64, 1),
-        n_examples=1024,
-        formulation="equinox.nn.MLP, jax.vmap(model)(x), eqx.partition / combine",
-        needs="equinox",
-    ),
 }
+WORKLOADS["U3"] = dataclasses.replace(
+    WORKLOADS["U2"],
+    name="U3",
+    description="MLP 16-64-64-1 written with h @ W + b and ReLU, mini-batches of 32, Adam",
+    batch_size=32,
+)
+WORKLOADS["U4"] = dataclasses.replace(
+    WORKLOADS["U3"],
+    name="U4",
+    description="equinox.nn.MLP 16-64-64-1, ReLU, mini-batches of 32, Adam, 200 steps",
+    make_problem=user_models.mlp_equinox,
+    formulation="equinox.nn.MLP, jax.vmap(model)(x), eqx.partition / combine",
+    needs="equinox",
+)
 
 
 def quick(workload: Workload) -> Workload:
