@@ -266,7 +266,7 @@ def test_lanes_per_block_rule(monkeypatch):
 
 
 def test_lane_cost_counts_matrix_products():
-    """2·m·n·k flops per product: the estimate grows with the hidden width as m·n·k does."""
+    """2·m·n·k flops per matrix product, counted from the jaxpr of value_and_grad."""
     from jaxgd import sweeps
 
     def plan_for(problem):
@@ -289,7 +289,10 @@ def test_lane_cost_counts_matrix_products():
         problem = problems.mlp_regression(sizes=(16, width, width, 1), n_examples=256)
         cost = sweeps.estimate_lane_cost(plan_for(problem), problem.init_fn, problem.data, KEY)
         forward = 2 * 256 * (16 * width + width * width + width)
-        assert 3 * forward <= cost.step_flops <= 4 * forward  # forward + backward ≈ 3 forward
+        # backward: every weight gradient (as much as the forward) and the input gradients
+        # of layers 2 and 3 (none for the data); element-wise work adds a few percent
+        products = 2 * forward + 2 * 256 * (width * width + width)
+        assert products <= cost.step_flops <= 1.1 * products
         costs.append(cost.step_flops)
     assert 3 < costs[1] / costs[0] < 4  # dominated by the width² layer
 
