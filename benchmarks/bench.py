@@ -398,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="steady calls per method at least (default 3, quick 1); calls shorter than that "
-        "repeat until they add up to 2 s (quick 0.5 s), at most 100",
+        "repeat until they add up to 5 s (quick 0.5 s), at most 100",
     )
     return parser
 
@@ -419,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     from .workloads import WORKLOADS, quick
 
     repeats = args.repeats or (1 if args.quick else 3)
-    min_seconds = 0.5 if args.quick else 2.0
+    min_seconds = 0.5 if args.quick else 5.0
     log = (lambda text: print(text, file=sys.stderr)) if args.json else print
     limit_2048 = matmul_rate((2048, 2048), (2048, 2048))
     meta = {

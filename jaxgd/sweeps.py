@@ -37,7 +37,7 @@ independent of the loss function (no loss is recognised by its form):
   as fast as the same model written ``x * w + b``.
 * On one CPU device, the lanes of a chunk update in small blocks, one block after
   another inside the compiled call (:func:`choose_lanes_per_block`): an MLP's 64 lanes
-  updated at once ran 1.2-1.6× slower than in blocks of 4.
+  updated at once ran 1.06-1.6× slower than in blocks of 4.
 """
 
 from __future__ import annotations
@@ -613,20 +613,21 @@ def choose_lanes_per_block(step_flops: int, chunk_size: int, devices: list[jax.D
     On one CPU device, a block is the fewest lanes that give every core
     ``LANES_PER_CORE`` lanes and the block ``BLOCK_FLOPS`` of arithmetic per update;
     the chunk is then cut into as many blocks of at least that size as it holds.
-    Measured on this project's 2-core CPU (64 lanes of Adam, 200 updates, one call):
+    Measured on this project's 2-core CPU (64 lanes of Adam, 200 updates; the fastest
+    call, and the median of 7 calls interleaved with the other block size):
 
-    ============================================  =========  ==========  ===========
-    model                                          1 block    blocks of 4  a loop of runs
-    ============================================  =========  ==========  ===========
-    MLP 16-64-64-1, ``h @ W``, 1,024 examples      8.4 s      5.3 s       6.1 s
-    same, mini-batches of 32                       0.43 s     0.29 s      0.34 s
-    ``equinox.nn.MLP``, mini-batches of 32         0.51 s     0.36 s      0.37 s
-    ============================================  =========  ==========  ===========
+    ==============================================  ================  ================
+    model                                            1 block           blocks of 4
+    ==============================================  ================  ================
+    MLP 16-64-64-1, ``h @ W``, ReLU, 1,024 examples  8.4 s             5.3 s
+    same, mini-batches of 32                         0.305 (0.364) s   0.288 (0.317) s
+    jaxgd's MLP (tanh, ``x @ W.T``), batches of 32   0.363 (0.479) s   0.340 (0.388) s
+    ==============================================  ================  ================
 
-    (blocks of 1 or 2 lanes: 6.7 and 6.4 s on the first row). A model with little
-    arithmetic per lane (Géron's linear model: about 1,000 flops per update) needs
-    thousands of lanes per block to pay for each operation's fixed cost, so it runs as
-    one block. Accelerators, and lanes sharded over several devices, run the whole chunk
+    (blocks of 1 or 2 lanes: 6.7 and 6.4 s on the first row, timed one after another).
+    A model with little arithmetic per lane (Géron's linear model: about 1,000 flops per
+    update) needs thousands of lanes per block to pay for each operation's fixed cost, so
+    it runs as one block. Accelerators, and lanes sharded over several devices, run the whole chunk
     as one block: there, width is what pays. Lanes are independent: blocks change no
     result, only the speed.
     """
