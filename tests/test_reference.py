@@ -1,0 +1,129 @@
+"""The fast engine (chunks, look-ahead, replays) equals the plain reference loop.
+
+``jaxgd.reference.reference_fit`` states the semantics of one run update by update. In
+float64, ``jaxgd.fit`` and every lane of ``jaxgd.sweep`` must give the same histories,
+parameters, stops and epoch losses, on full batches, padded and dropped last batches,
+sampling with replacement, both stopping rules, divergence in the middle of a chunk and at
+the last update, and strided records.
+"""
+
+import jax
+import numpy as np
+import pytest
+
+import jaxgd
+from jaxgd import problems
+from jaxgd.optim import adam, sgd
+from jaxgd.reference import reference_fit
+
+KEY = jax.random.key(3)
+
+CASES = {
+    "full-batch": dict(steps=250),
+    "padded-batches": dict(epochs=7, batch_size=30),
+    "drop-last": dict(epochs=7, batch_size=30, drop_last=True),
+    "replacement": dict(steps=230, batch_size=8, sampling="replacement"),
+    "tol-loss-change": dict(steps=400, tol=1e-6),
+    "tol-grad-norm": dict(steps=400, batch_size=25, tol=5e-2, stop_on="grad_norm"),
+    "strided-records": dict(steps=250, batch_size=20, record_every=7),
+}
+RATES = {"converging": 0.05, "diverging mid-chunk": 0.9}
+
+
+def _compare(fast, reference, exact):
+    """Histories and parameters bit for bit when ``exact``; whole-data losses (one more
+    program each, which XLA fuses its own way) to a few units in the last place."""
+    for name in ("steps", "converged", "diverged", "diverged_at"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(reference, name), err_msg=name)
+    if exact:
+        np.testing.assert_array_equal(fast.losses, reference.losses)
+    else:
+        np.testing.assert_allclose(fast.losses, reference.losses, rtol=1e-12)
+    for name in ("final_loss", "epoch_losses"):
+        a, b = getattr(fast, name), getattr(reference, name)
+        assert (a is None) == (b is None), name
+        if a is not None:
+            np.testing.assert_allclose(a, b, rtol=1e-14, atol=0, err_msg=name)
+    for a, b in zip(jax.tree.leaves(fast.params), jax.tree.leaves(reference.params), strict=True):
+        if exact:
+            np.testing.assert_array_equal(a, b)
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+@pytest.mark.parametrize("rate", list(RATES), ids=list(RATES))
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+def test_fit_equals_the_reference_loop(x64, case, rate):
+    problem = problems.geron_linear()
+    params = problem.init_fn(jax.random.key(1))
+    kwargs = dict(CASES[case], key=KEY)
+    fast = jaxgd.fit(problem.loss_fn, params, problem.data, sgd(RATES[rate]), **kwargs)
+    reference = reference_fit(problem.loss_fn, params, problem.data, sgd(RATES[rate]), **kwargs)
+    if rate == "diverging mid-chunk" and case in ("full-batch", "padded-batches"):
+        assert bool(fast.diverged) and 0 < int(fast.diverged_at) < 200
+    _compare(fast, reference, exact=True)
+
+
+def test_fit_equals_the_reference_loop_on_an_mlp_with_adam(x64):
+    problem = problems.mlp_regression()
+    params = problem.init_fn(jax.random.key(1))
+    kwargs = dict(epochs=3, batch_size=48, key=KEY, tol=1e-7)
+    fast = jaxgd.fit(problem.loss_fn, params, problem.data, adam(3e-2), **kwargs)
+    reference = reference_fit(problem.loss_fn, params, problem.data, adam(3e-2), **kwargs)
+    _compare(fast, reference, exact=False)
+
+
+def test_every_sweep_lane_equals_its_reference_run(x64):
+    problem = problems.geron_linear()
+    rates = [0.01, 0.1, 0.9, 3.0]
+    kwargs = dict(steps=180, batch_size=30, tol=1e-9)
+    result = jaxgd.sweep(
+        problem.loss_fn,
+        problem.init_fn,
+        problem.data,
+        sgd,
+        grid={"learning_rate": rates},
+        seeds=2,
+        key=KEY,
+        **kwargs,
+    )
+    assert (result.status == "diverged").any() and (result.status != "diverged").any()
+    for i, record in enumerate(result.to_records()):
+        init_key, data_key = jaxgd.sweeps.lane_keys(KEY, record["seed"])
+        reference = reference_fit(
+            problem.loss_fn,
+            problem.init_fn(init_key),
+            problem.data,
+            sgd(record["learning_rate"]),
+            key=data_key,
+            **kwargs,
+        )
+        np.testing.assert_array_equal(result.losses[i], reference.losses)
+        assert record["steps"] == int(reference.steps)
+        assert (record["status"] == "diverged") == bool(reference.diverged)
+        np.testing.assert_array_equal(result.params["w"][i], reference.params["w"])
+
+
+def test_a_divergence_seen_only_after_the_last_update_rejects_it(x64):
+    problem = problems.geron_linear()
+    params = problem.init_fn(jax.random.key(1))
+    long = reference_fit(problem.loss_fn, params, problem.data, sgd(0.9), steps=300)
+    d = int(long.diverged_at)
+    assert bool(long.diverged) and d > 1
+    # d + 1 updates: the loss that reveals the divergence is that of θ_(d+1), after the run
+    kwargs = dict(steps=d + 1)
+    fast = jaxgd.fit(problem.loss_fn, params, problem.data, sgd(0.9), **kwargs)
+    reference = reference_fit(problem.loss_fn, params, problem.data, sgd(0.9), **kwargs)
+    assert bool(reference.diverged) and int(reference.diverged_at) == d
+    _compare(fast, reference, exact=True)
+
+
+def test_the_cases_exercise_what_they_name(x64):
+    problem = problems.geron_linear()
+    params = problem.init_fn(jax.random.key(1))
+    outcome = {}
+    for case, kwargs in CASES.items():
+        run = reference_fit(problem.loss_fn, params, problem.data, sgd(0.05), key=KEY, **kwargs)
+        outcome[case] = (bool(run.converged), int(run.steps))
+    assert outcome["tol-loss-change"][0] and outcome["tol-grad-norm"][0]
+    assert not outcome["full-batch"][0] and outcome["full-batch"][1] == 250
