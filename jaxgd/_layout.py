@@ -24,7 +24,6 @@ are seen. Everything else binds as traced.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -69,11 +68,12 @@ def swapped_permutation(
     """
     (lhs_contracting, rhs_contracting), (lhs_batch, rhs_batch) = dimension_numbers
     n_batch = len(lhs_batch)
-    n_lhs_free = len(lhs_rhs_free := _free_axes(len(lhs_shape), lhs_contracting, lhs_batch))
+    lhs_free = _free_axes(len(lhs_shape), lhs_contracting, lhs_batch)
     rhs_free = _free_axes(len(rhs_shape), rhs_contracting, rhs_batch)
+    n_lhs_free = len(lhs_free)
     out_shape = (
         [lhs_shape[a] for a in lhs_batch]
-        + [lhs_shape[a] for a in lhs_rhs_free]
+        + [lhs_shape[a] for a in lhs_free]
         + [rhs_shape[a] for a in rhs_free]
     )
     if _in_order(out_shape, permutation):
@@ -178,8 +178,3 @@ def lane_map(fn: Callable[..., Any], in_axes: Any = 0) -> Callable[..., Any]:
         return jax.tree.unflatten(jax.tree.structure(out_shape), outs)
 
     return run
-
-
-def bytes_of(tree: Any) -> int:
-    """Bytes held by the arrays (or shape structs) of a pytree."""
-    return sum(math.prod(leaf.shape) * leaf.dtype.itemsize for leaf in jax.tree.leaves(tree))
