@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from typing import Any
 
 import jax
@@ -51,6 +52,9 @@ PUBLISHED_SIGMOID = {
 }
 """The classic example's published values (sigmoid hidden layer, α = 0.5), as printed in
 M. Mazur, "A Step by Step Backpropagation Example" (2015); keys as in :func:`compute`."""
+
+_FACTOR_NAMES = ("dL_dyhat", "dyhat_dO", "dO_dIn2", "dIn2_dh1", "dh1_dIn1", "dIn1_dW")
+"""The chain-rule factors of one path to ∂L/∂W¹₁₁, in the order they are multiplied."""
 
 
 def compute(hidden: str = "relu", learning_rate: float = NOTES_LEARNING_RATE) -> dict[str, Any]:
@@ -89,16 +93,16 @@ def compute(hidden: str = "relu", learning_rate: float = NOTES_LEARNING_RATE) ->
             "loss_half_sse": half_sse(yhat, y[0]),
         }
         for k in (0, 1):
-            factors = {
-                "dL_dyhat": trace.dloss_dpred[0, k],
-                "dyhat_dO": 1.0,
-                "dO_dIn2": trace.activation_derivatives[1][0, k],
-                "dIn2_dh1": w2[k, 0],
-                "dh1_dIn1": trace.activation_derivatives[0][0, 0],
-                "dIn1_dW": x[0, 0],
-            }
+            factors = (
+                trace.dloss_dpred[0, k],
+                1.0,
+                trace.activation_derivatives[1][0, k],
+                w2[k, 0],
+                trace.activation_derivatives[0][0, 0],
+                x[0, 0],
+            )
             product = 1.0
-            for name, value in factors.items():
+            for name, value in zip(_FACTOR_NAMES, factors, strict=True):
                 out[f"path{k + 1}_{name}"] = value
                 product = product * value
             out[f"path{k + 1}_product"] = product
@@ -150,19 +154,11 @@ class Erratum:
 
 
 def _notes_gradient() -> float:
-    return sum(
-        factors[0] * factors[1] * factors[2] * factors[3] * factors[4] * factors[5]
-        for factors in NOTES_FACTORS.values()
-    )
+    return sum(math.prod(factors) for factors in NOTES_FACTORS.values())
 
 
-def errata() -> list[Erratum]:
-    """The notes' slips, each with the exact value for the notes' own network (ReLU
-    hidden layer, α = 0.1), the classic sigmoid original's value, and the cause."""
-    ok = compute("relu", NOTES_LEARNING_RATE)
-    sig = compute("sigmoid", 0.5)
-    notes_grad = _notes_gradient()
-    w11 = 0.15
+def _hidden_layer_errata(ok: dict[str, Any], sig: dict[str, Any]) -> list[Erratum]:
+    """The learning rate and the hidden layer's pre-activations."""
     return [
         Erratum(
             "learning rate α",
@@ -199,91 +195,97 @@ def errata() -> list[Erratum]:
             "own formula (with W¹₁₂) gives the value in 'cause gives'. Later numbers do not "
             "use it: they come from the sigmoid original.",
         ),
-        Erratum(
+    ]
+
+
+def _output_layer_errata(ok: dict[str, Any], sig: dict[str, Any]) -> list[Erratum]:
+    """The output layer's numbers, which the notes copied from the sigmoid original."""
+    rows = [
+        (
             "In²₁",
             1.1057,
-            ok["In2_1"],
-            sig["In2_1"],
-            sig["In2_1"],
+            "In2_1",
             "Copied from the sigmoid original (hidden outputs 0.5933, 0.5969), not computed "
             "from the ReLU outputs; the last digit differs too.",
         ),
-        Erratum(
+        (
             "ŷ₁ = σ(In²₁)",
             0.7513,
-            ok["yhat1"],
-            sig["yhat1"],
-            sig["yhat1"],
+            "yhat1",
             "The sigmoid original's output, truncated to four digits.",
         ),
-        Erratum(
-            "In²₂",
-            1.2297,
-            ok["In2_2"],
-            sig["In2_2"],
-            sig["In2_2"],
-            "The sigmoid original's 1.2249 with two digits changed.",
-        ),
-        Erratum(
-            "ŷ₂ = σ(In²₂)",
-            0.7729,
-            ok["yhat2"],
-            sig["yhat2"],
-            sig["yhat2"],
-            "The sigmoid original's output.",
-        ),
-        Erratum(
+        ("In²₂", 1.2297, "In2_2", "The sigmoid original's 1.2249 with two digits changed."),
+        ("ŷ₂ = σ(In²₂)", 0.7729, "yhat2", "The sigmoid original's output."),
+    ]
+    return [Erratum(q, notes, ok[key], sig[key], sig[key], cause) for q, notes, key, cause in rows]
+
+
+def _factor_erratum(
+    ok: dict[str, Any],
+    sig: dict[str, Any],
+    quantity: str,
+    factor: str,
+    explained_by: float,
+    cause: str,
+) -> Erratum:
+    """A slip in one chain-rule factor ``factor`` (such as ``"path1_dL_dyhat"``)."""
+    path, name = factor.split("_", 1)
+    notes = NOTES_FACTORS[path][_FACTOR_NAMES.index(name)]
+    return Erratum(quantity, notes, ok[factor], sig[factor], explained_by, cause)
+
+
+def _chain_rule_errata(ok: dict[str, Any], sig: dict[str, Any]) -> list[Erratum]:
+    """The chain-rule factors of ∂L/∂W¹₁₁ along both paths."""
+    rows = [
+        (
             "∂L/∂ŷ₁ (path 1)",
-            NOTES_FACTORS["path1"][0],
-            ok["path1_dL_dyhat"],
-            sig["path1_dL_dyhat"],
+            "path1_dL_dyhat",
             0.7513 - 1.0,
             "Equals ŷ₁ − 1 with the notes' ŷ₁ = 0.7513, as if the target y₁ were 1 instead "
             "of 0.01; the correct factor (2/m)(ŷ₁ − y₁) with m = 2 is positive.",
         ),
-        Erratum(
+        (
             "∂O₁/∂In²₁ = σ'(In²₁) (path 1)",
-            NOTES_FACTORS["path1"][2],
-            ok["path1_dO_dIn2"],
-            sig["path1_dO_dIn2"],
+            "path1_dO_dIn2",
             0.7513 * (1 - 0.7513),
             "σ(In)(1 − σ(In)) evaluated at the sigmoid original's ŷ₁ (the notes also write "
             "σ'(In)(1 − σ'(In)) where σ(In)(1 − σ(In)) is meant).",
         ),
-        Erratum(
+        (
             "∂L/∂ŷ₂ (path 2)",
-            NOTES_FACTORS["path2"][0],
-            ok["path2_dL_dyhat"],
-            sig["path2_dL_dyhat"],
+            "path2_dL_dyhat",
             0.7729 - 0.99,
             "Right formula, applied to the sigmoid original's ŷ₂.",
         ),
-        Erratum(
+        (
             "∂O₂/∂In²₂ = σ'(In²₂) (path 2)",
-            NOTES_FACTORS["path2"][2],
-            ok["path2_dO_dIn2"],
-            sig["path2_dO_dIn2"],
+            "path2_dO_dIn2",
             0.7729 * (1 - 0.7729),
             "σ(In)(1 − σ(In)) at the sigmoid original's ŷ₂ is 0.1755; 0.174 is a further slip.",
         ),
-        Erratum(
+        (
             "∂In²₂/∂h¹₁ (path 2)",
-            NOTES_FACTORS["path2"][3],
-            ok["path2_dIn2_dh1"],
-            sig["path2_dIn2_dh1"],
+            "path2_dIn2_dh1",
             0.55,
             "In²₂ = W²₂₁h¹₁ + W²₂₂h¹₂ + b², so the factor is W²₂₁ = 0.50; the notes took "
             "W²₂₂ = 0.55, the weight of h¹₂.",
         ),
-        Erratum(
+        (
             "∂h¹₁/∂In¹₁ (both paths)",
-            NOTES_FACTORS["path1"][4],
-            ok["path1_dh1_dIn1"],
-            sig["path1_dh1_dIn1"],
+            "path1_dh1_dIn1",
             0.3375,
             "The value h¹₁ (itself misadded) was used instead of the derivative "
             "ReLU'(In¹₁) = 1 for In¹₁ > 0.",
         ),
+    ]
+    return [_factor_erratum(ok, sig, *row) for row in rows]
+
+
+def _update_errata(ok: dict[str, Any], sig: dict[str, Any]) -> list[Erratum]:
+    """The gradient the notes' factors multiply to, and the SGD step taken with it."""
+    notes_grad = _notes_gradient()
+    w11 = 0.15
+    return [
         Erratum(
             "∂L/∂W¹₁₁",
             0.0006647,
@@ -303,6 +305,15 @@ def errata() -> list[Erratum]:
             "the true gradient is positive and W¹₁₁ must decrease. The step goes uphill.",
         ),
     ]
+
+
+def errata() -> list[Erratum]:
+    """The notes' slips, each with the exact value for the notes' own network (ReLU
+    hidden layer, α = 0.1), the classic sigmoid original's value, and the cause."""
+    ok = compute("relu", NOTES_LEARNING_RATE)
+    sig = compute("sigmoid", 0.5)
+    groups = (_hidden_layer_errata, _output_layer_errata, _chain_rule_errata, _update_errata)
+    return [row for group in groups for row in group(ok, sig)]
 
 
 # ----------------------------------------------------------------------------- output
