@@ -165,44 +165,17 @@ def sweep_final_loss(
         groups.setdefault(tuple(result.hyperparameters[n][i] for n in others), []).append(i)
     diverged = result.status == "diverged"
     finite = result.final_loss[~diverged & np.isfinite(result.final_loss)]
-    log_loss = bool(finite.size) and float(finite.min()) > 0
+    log_loss = _all_positive(finite)
     log_values = bool(np.all(values > 0))
-    if not finite.size:
-        top = 1.0
-    elif log_loss:
-        top = float(np.max(finite)) * 3
-    else:
-        top = float(np.max(finite)) + 0.1 * max(float(np.ptp(finite)), 1e-12)
     fig = Figure(figsize=(6.8, 4.4), layout="constrained")
     ax = fig.add_subplot()
     for (group, lanes), colour in zip(groups.items(), _colours(len(groups)), strict=True):
         label = ", ".join(f"{n}={_short(v)}" for n, v in zip(others, group, strict=True))
-        lanes = np.asarray(lanes)
-        x_values = np.unique(values[lanes])
-        per_seed: dict[int, list[tuple[float, float]]] = {}
-        for i in lanes:
-            loss = result.final_loss[i] if not diverged[i] else np.nan
-            per_seed.setdefault(int(result.seeds[i]), []).append((values[i], loss))
-        for points in per_seed.values():
-            points.sort()
-            ax.plot(*zip(*points, strict=True), color=colour, alpha=0.25, lw=0.8)
-        medians = []
-        for x in x_values:
-            at_x = lanes[values[lanes] == x]
-            losses = np.where(diverged[at_x], np.inf, result.final_loss[at_x])
-            medians.append(np.median(losses))
-        medians = np.where(np.isfinite(medians), medians, np.nan)
-        ax.plot(
-            x_values,
-            medians,
-            color=colour,
-            lw=2.2,
-            label=("median over seeds" + (f" ({label})" if label else "")),
-        )
+        _draw_lane_group(ax, result, values, np.asarray(lanes), colour, label)
     if diverged.any():
         ax.plot(
             values[diverged],
-            np.full(diverged.sum(), top),
+            np.full(diverged.sum(), _top_of_axis(finite, log_loss)),
             "x",
             color="red",
             label=f"diverged ({int(diverged.sum())} lanes)",
@@ -217,6 +190,52 @@ def sweep_final_loss(
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return fig
+
+
+def _all_positive(finite: np.ndarray) -> bool:
+    """Whether a log scale can show every one of these finite values (there is at least one)."""
+    return bool(finite.size) and float(finite.min()) > 0
+
+
+def _top_of_axis(finite: np.ndarray, log_scale: bool) -> float:
+    """A height just above every finite loss, where the diverged lanes are marked."""
+    if not finite.size:
+        return 1.0
+    if log_scale:
+        return float(np.max(finite)) * 3
+    return float(np.max(finite)) + 0.1 * max(float(np.ptp(finite)), 1e-12)
+
+
+def _draw_lane_group(
+    ax: Any, result: Any, values: np.ndarray, lanes: np.ndarray, colour: str, label: str
+) -> None:
+    """One faint line per seed through ``lanes``' final losses, and their median in bold.
+
+    A diverged lane is a gap in its seed's line and counts as +∞ in the median, so a
+    hyperparameter value where half the seeds or more diverged has no median point.
+    """
+    diverged = result.status == "diverged"
+    per_seed: dict[int, list[tuple[float, float]]] = {}
+    for i in lanes:
+        loss = result.final_loss[i] if not diverged[i] else np.nan
+        per_seed.setdefault(int(result.seeds[i]), []).append((values[i], loss))
+    for points in per_seed.values():
+        points.sort()
+        ax.plot(*zip(*points, strict=True), color=colour, alpha=0.25, lw=0.8)
+    x_values = np.unique(values[lanes])
+    medians = []
+    for x in x_values:
+        at_x = lanes[values[lanes] == x]
+        losses = np.where(diverged[at_x], np.inf, result.final_loss[at_x])
+        medians.append(np.median(losses))
+    medians = np.where(np.isfinite(medians), medians, np.nan)
+    ax.plot(
+        x_values,
+        medians,
+        color=colour,
+        lw=2.2,
+        label=("median over seeds" + (f" ({label})" if label else "")),
+    )
 
 
 def sweep_heatmap(result: Any, *, title: str | None = None) -> Figure:
@@ -240,7 +259,7 @@ def sweep_heatmap(result: Any, *, title: str | None = None) -> Figure:
     ax = fig.add_subplot()
     kept = shown[result.status != "diverged"]
     finite = kept[np.isfinite(kept)] if np.isfinite(kept).any() else shown[np.isfinite(shown)]
-    log_scale = bool(finite.size) and float(finite.min()) > 0
+    log_scale = _all_positive(finite)
     if not finite.size:
         norm = None
     elif log_scale:
