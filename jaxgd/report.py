@@ -20,6 +20,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -137,18 +138,20 @@ class Experiment:
         return summary
 
 
-def write_report(results_dir: str | Path, summaries: Iterable[Mapping[str, Any]]) -> Path:
-    """Write ``REPORT.md`` in ``results_dir`` from experiment summaries; return its path."""
-    results_dir = Path(results_dir)
-    summaries = list(summaries)
+_REPORT_TITLE = "jaxgd: the notes on gradient descent, reproduced"
+
+
+def _tally(summaries: Sequence[Mapping[str, Any]]) -> str:
+    """The report's opening count of experiments and of the claims that pass."""
     n_claims = sum(len(s["claims"]) for s in summaries)
     n_passed = sum(c["passed"] for s in summaries for c in s["claims"])
-    lines = [
-        "# jaxgd: the notes on gradient descent, reproduced",
-        "",
-        f"{len(summaries)} experiments, {n_passed} of {n_claims} checked claims pass.",
-        "",
-    ]
+    return f"{len(summaries)} experiments, {n_passed} of {n_claims} checked claims pass."
+
+
+def write_report(results_dir: str | Path, summaries: Iterable[Mapping[str, Any]]) -> Path:
+    """Write ``REPORT.md`` in ``results_dir`` from experiment summaries; return its path."""
+    summaries = list(summaries)
+    lines = [f"# {_REPORT_TITLE}", "", _tally(summaries), ""]
     for s in summaries:
         lines.append(f"- [{s['title']}](#{s['name']}) ({s['topics']})")
     for s in summaries:
@@ -172,29 +175,24 @@ def write_report(results_dir: str | Path, summaries: Iterable[Mapping[str, Any]]
                     f"| {c['statement']} | {c['measured']} | {c['expected']} | {verdict} |"
                 )
             lines.append("")
-    path = results_dir / "REPORT.md"
+    path = Path(results_dir) / "REPORT.md"
     path.write_text("\n".join(lines))
     return path
 
 
 def write_html(results_dir: str | Path, summaries: Iterable[Mapping[str, Any]]) -> Path:
     """Write ``index.html`` in ``results_dir``: the report as one page with its figures."""
-    from html import escape
-
-    results_dir = Path(results_dir)
     summaries = list(summaries)
-    n_claims = sum(len(s["claims"]) for s in summaries)
-    n_passed = sum(c["passed"] for s in summaries for c in s["claims"])
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
-        "<title>jaxgd: the notes on gradient descent, reproduced</title>",
+        f"<title>{_REPORT_TITLE}</title>",
         "<style>body{font-family:sans-serif;max-width:60em;margin:auto;padding:1em;line-height:1.45}"
         "img{max-width:100%}table{border-collapse:collapse;margin:.5em 0}"
         "td,th{border:1px solid #ccc;padding:.2em .5em;font-size:90%}.FAIL{color:#b00;"
         "font-weight:bold}.PASS{color:#070}pre{background:#f6f6f6;padding:.5em;overflow:auto}"
         "</style></head><body>",
-        "<h1>jaxgd: the notes on gradient descent, reproduced</h1>",
-        f"<p>{len(summaries)} experiments, {n_passed} of {n_claims} checked claims pass.</p><ul>",
+        f"<h1>{_REPORT_TITLE}</h1>",
+        f"<p>{_tally(summaries)}</p><ul>",
     ]
     parts += [
         f"<li><a href='#{s['name']}'>{escape(s['title'])}</a> ({escape(s['topics'])})</li>"
@@ -225,15 +223,13 @@ def write_html(results_dir: str | Path, summaries: Iterable[Mapping[str, Any]]) 
                 )
             parts.append("</table>")
     parts.append("</body></html>")
-    path = results_dir / "index.html"
+    path = Path(results_dir) / "index.html"
     path.write_text("\n".join(parts))
     return path
 
 
 def _markdown_block_to_html(text: str) -> str:
     """A Markdown table or fenced code block (what experiments pass to ``table``) as HTML."""
-    from html import escape
-
     lines = text.strip().splitlines()
     if lines and lines[0].startswith("```"):
         return "<pre>" + escape("\n".join(lines[1:-1])) + "</pre>"
@@ -258,7 +254,6 @@ def run_experiment_file(
     import contextlib
     import importlib.util
     import io
-    import time
 
     script = Path(script)
     spec = importlib.util.spec_from_file_location(f"jaxgd_experiment_{script.stem}", script)
