@@ -20,6 +20,7 @@ from jaxgd.crosscheck import (
     run_from_args,
     ulp_distance,
 )
+from jaxgd.crosscheck import _run as crosscheck_run  # where run_table finds its problems
 from jaxgd.optim import GradientTransformation
 
 # ----------------------------------------------------------------------------- ULPs
@@ -172,7 +173,7 @@ def test_optax_state_fields_examples():
 def bowl_only(monkeypatch):
     """The table's problems cut to the quadratic bowl (one small compile per run)."""
     bowl = {"quadratic-bowl": crosscheck.builtin_problems()["quadratic-bowl"]}
-    monkeypatch.setattr(crosscheck, "builtin_problems", lambda: bowl)
+    monkeypatch.setattr(crosscheck_run, "builtin_problems", lambda: bowl)
 
 
 def test_builtin_problems_are_the_three_surfaces():
