@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -84,15 +85,18 @@ def activation(name: str) -> Callable[[Array], Array]:
 
 # ----------------------------------------------------------------------------- initialisation
 
-INIT_SCHEMES = (
-    "normal",
-    "uniform",
-    "glorot",
-    "glorot_normal",
-    "he",
-    "he_uniform",
-    "zeros",
-)
+# Each scheme's factor from a unit draw (U(−1, 1) or N(0, 1)) to its weights,
+# as a function of (fan_in, fan_out, scale).
+_SPREADS: dict[str, Callable[[int, int, float], float]] = {
+    "normal": lambda fan_in, fan_out, scale: scale,
+    "uniform": lambda fan_in, fan_out, scale: scale,
+    "glorot": lambda fan_in, fan_out, scale: math.sqrt(6.0 / (fan_in + fan_out)),
+    "glorot_normal": lambda fan_in, fan_out, scale: math.sqrt(2.0 / (fan_in + fan_out)),
+    "he": lambda fan_in, fan_out, scale: math.sqrt(2.0 / fan_in),
+    "he_uniform": lambda fan_in, fan_out, scale: math.sqrt(6.0 / fan_in),
+    "zeros": lambda fan_in, fan_out, scale: 0.0,
+}
+INIT_SCHEMES = tuple(_SPREADS)
 _INIT_ALIASES = {"xavier": "glorot", "xavier_normal": "glorot_normal", "kaiming": "he"}
 
 
@@ -106,17 +110,10 @@ def _check_init(name: str) -> str:
     return name
 
 
-def _unit_spread(scheme: str, fan_in: int, fan_out: int, scale: float) -> float:
-    """The factor that turns a unit draw (U(−1, 1) or N(0, 1)) into ``scheme``'s weights."""
-    return {
-        "zeros": 0.0,
-        "normal": scale,
-        "uniform": scale,
-        "glorot": math.sqrt(6.0 / (fan_in + fan_out)),
-        "glorot_normal": math.sqrt(2.0 / (fan_in + fan_out)),
-        "he": math.sqrt(2.0 / fan_in),
-        "he_uniform": math.sqrt(6.0 / fan_in),
-    }[scheme]
+def _spread(units: Array, scheme: str, scale: float, dtype: jnp.dtype) -> Array:
+    """Unit draws (U(−1, 1) or N(0, 1)) of shape ``(fan_out, fan_in)`` as ``scheme``'s weights."""
+    fan_out, fan_in = units.shape
+    return (_SPREADS[scheme](fan_in, fan_out, scale) * units).astype(dtype)
 
 
 def _unit_draw(key: PRNGKey, shape: tuple[int, ...], scheme: str, dtype: jnp.dtype) -> Array:
@@ -159,9 +156,7 @@ def init_weight(
     """
     scheme = _check_init(scheme)
     dtype = dtype or jnp.result_type(float)
-    fan_out, fan_in = shape
-    spread = _unit_spread(scheme, fan_in, fan_out, scale)
-    return (spread * _unit_draw(key, shape, scheme, dtype)).astype(dtype)
+    return _spread(_unit_draw(key, shape, scheme, dtype), scheme, scale, dtype)
 
 
 # ----------------------------------------------------------------------------- linear model
@@ -199,9 +194,9 @@ def linear_apply(params: Params, x: ArrayLike) -> Array:
 # ----------------------------------------------------------------------------- MLP
 
 
-def _check_width(name: str, value: int) -> None:
+def _check_width(name: str, value: int, context: str = "") -> None:
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{name}={value!r} must be a positive integer.")
+        raise ValueError(f"{name}={value!r} must be a positive integer{context}.")
 
 
 def _check_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
@@ -212,11 +207,13 @@ def _check_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
             "e.g. sizes=[2, 2, 2] for two inputs, one hidden layer of 2 and two outputs."
         )
     for i, width in enumerate(sizes):
-        if not isinstance(width, (int, np.integer)) or isinstance(width, bool) or width <= 0:
-            raise ValueError(
-                f"sizes[{i}]={width!r} must be a positive integer; sizes={list(sizes)}."
-            )
+        _check_width(f"sizes[{i}]", width, f"; sizes={list(sizes)}")
     return tuple(int(s) for s in sizes)
+
+
+def _check_rate(name: str, rate: float) -> None:
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"{name}={rate} must be in [0, 1).")
 
 
 def _check_input(x: Array, n_in: int) -> None:
@@ -240,9 +237,9 @@ def mlp_init(
     Returns a list with one ``{"w": [n_out, n_in], "b": [n_out]}`` per layer;
     weights drawn by ``init`` (see :func:`init_weight`), biases zero. All the
     layers' unit draws come from one random call on ``key``, cut into layers and
-    scaled by each layer's spread: every random call costs compile time (about
-    half a second each on a CPU inside a vmapped sweep), so a deep net costs no
-    more to compile than a shallow one.
+    scaled by each layer's spread: every random call adds to the compile time (of
+    a vmapped sweep above all), so a deep net costs no more to compile than a
+    shallow one.
 
       >>> p = mlp_init(jax.random.key(0), [3, 5, 1])
       >>> [layer["w"].shape for layer in p]
@@ -256,9 +253,7 @@ def mlp_init(
     offsets = np.cumsum([0] + [o * i for o, i in shapes])
     return [
         {
-            "w": (
-                _unit_spread(scheme, n_in, n_out, scale) * units[start:end].reshape(n_out, n_in)
-            ).astype(dtype),
+            "w": _spread(units[start:end].reshape(n_out, n_in), scheme, scale, dtype),
             "b": jnp.zeros((n_out,), dtype),
         }
         for (n_out, n_in), start, end in zip(shapes, offsets[:-1], offsets[1:], strict=True)
@@ -303,8 +298,7 @@ def dropout(x: Array, rate: float, key: PRNGKey) -> Array:
     The expected value of every entry is unchanged, so nothing needs rescaling
     at evaluation time (when no key is given and dropout is skipped).
     """
-    if not 0.0 <= rate < 1.0:
-        raise ValueError(f"dropout rate={rate} must be in [0, 1).")
+    _check_rate("dropout rate", rate)
     if rate == 0.0:
         return x
     keep = jax.random.bernoulli(as_key(key), 1.0 - rate, x.shape)
@@ -343,24 +337,18 @@ def mlp_forward(
     return zs, activations
 
 
-def mlp_apply(
-    params: Params,
-    x: ArrayLike,
-    *,
-    hidden: str = "relu",
-    output: str = "identity",
-    dropout_rate: float = 0.0,
-    key: PRNGKey | None = None,
-) -> Array:
+def mlp_apply(params: Params, x: ArrayLike, **options: Any) -> Array:
     """ŷ for a batch ``x`` of shape ``[m, n_in]``; returns shape ``[m, n_out]``.
+
+    The keyword ``options`` are :func:`mlp_forward`'s (``hidden``, ``output``,
+    ``dropout_rate``, ``key``), with its defaults.
 
     >>> p = mlp_init(jax.random.key(0), [3, 4, 1])
     >>> mlp_apply(p, jnp.ones((5, 3)), hidden="tanh").shape
     (5, 1)
     """
-    return mlp_forward(params, x, hidden=hidden, output=output, dropout_rate=dropout_rate, key=key)[
-        1
-    ][-1]
+    _, activations = mlp_forward(params, x, **options)
+    return activations[-1]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -388,8 +376,7 @@ class MLP:
         activation(self.hidden)
         activation(self.output)
         _check_init(self.init_scheme)
-        if not 0.0 <= self.dropout_rate < 1.0:
-            raise ValueError(f"dropout_rate={self.dropout_rate} must be in [0, 1).")
+        _check_rate("dropout_rate", self.dropout_rate)
 
     def init(self, key: PRNGKey) -> Params:
         """Fresh parameters drawn from ``key``."""
