@@ -113,16 +113,11 @@ def backprop_trace(
     return BackpropTrace(zs, activations, loss_value, dloss, derivs, deltas, grads)
 
 
-def backprop(
-    params: Params,
-    x: ArrayLike,
-    y: ArrayLike,
-    *,
-    hidden: str = "relu",
-    output: str = "identity",
-    loss: str = "mse",
-) -> Params:
+def backprop(params: Params, x: ArrayLike, y: ArrayLike, **options: str) -> Params:
     """∂L/∂params by the explicit chain rule; equal to ``jax.grad`` of the same loss.
+
+    The keyword ``options`` are :func:`backprop_trace`'s (``hidden``, ``output``,
+    ``loss``), with its defaults.
 
     >>> from jaxgd.models import mlp_init, mlp_apply
     >>> from jaxgd.losses import mse
@@ -134,4 +129,4 @@ def backprop(
     >>> bool(jnp.allclose(g[0]["w"], g_auto[0]["w"]))
     True
     """
-    return backprop_trace(params, x, y, hidden=hidden, output=output, loss=loss).grads
+    return backprop_trace(params, x, y, **options).grads
