@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from jaxgd.cli import Parser, check_output_folder
+from jaxgd._commands import check_output_folder, check_positive, fail, parse_and_run
 
 if TYPE_CHECKING:
     from .workloads import Workload
@@ -374,12 +374,12 @@ def figure(rows: list[Row], path: Path) -> None:
     fig.savefig(path, dpi=130)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(
-        prog="jaxgd bench",
-        description="Measure jaxgd.sweep against a loop of jitted optax runs, a per-step loop, "
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The description and options of ``jaxgd bench``."""
+    parser.description = (
+        "Measure jaxgd.sweep against a loop of jitted optax runs, a per-step loop, "
         "optax.inject_hyperparams + vmap and PyTorch (when installed) on four workloads, side by "
-        "side in one process; print every ratio and write a Markdown table, JSON and a PNG.",
+        "side in one process; print every ratio and write a Markdown table, JSON and a PNG."
     )
     parser.add_argument("--quick", action="store_true", help="smaller MLP workloads, one repeat")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON at the end")
@@ -400,19 +400,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="steady calls per method at least (default 3, quick 1); calls shorter than that "
         "repeat until they add up to 5 s (quick 0.5 s), at most 100",
     )
-    return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.repeats is not None and args.repeats < 1:
-        print(f"jaxgd bench: error: --repeats {args.repeats} must be >= 1", file=sys.stderr)
-        return 2
+def run(args: argparse.Namespace) -> int:
+    """Run the workloads, print each row and write bench.md, bench.json and bench.png into
+    ``--out``; 0, or 2 for a user error."""
     try:
+        check_positive("--repeats", args.repeats)
         out = check_output_folder(args.out)
     except ValueError as error:
-        print(f"jaxgd bench: error: {error}", file=sys.stderr)
-        return 2
+        return fail("bench", error)
     import jax
 
     from . import methods_torch
@@ -430,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         "device": str(jax.devices()[0]),
         "torch": methods_torch.torch.__version__ if methods_torch.available() else None,
         "limit_2048_gflops": limit_2048 / 1e9,
-        "command": "jaxgd bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "jaxgd bench " + " ".join(getattr(args, "argv", sys.argv[1:])),
     }
     log(
         f"matrix-product limit (2048², float32): {limit_2048 / 1e9:.1f} GFLOP/s; "
@@ -468,6 +465,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.bench``: the same as ``jaxgd bench``."""
+    return parse_and_run("jaxgd bench", configure, run, argv)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from jaxgd.cli import Parser, check_output_folder
+from jaxgd._commands import check_output_folder, check_positive, fail, parse_and_run
 
 HERE = Path(__file__).resolve().parent
 
@@ -38,11 +38,11 @@ EXPERIMENTS = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(
-        prog="jaxgd reproduce",
-        description="Run the experiments that reproduce each topic of the notes on gradient "
-        "descent, writing figures, CSV/JSON data and results/REPORT.md.",
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The description and options of ``jaxgd reproduce``."""
+    parser.description = (
+        "Run the experiments that reproduce each topic of the notes on gradient "
+        "descent, writing figures, CSV/JSON data and results/REPORT.md."
     )
     parser.add_argument("--out", default="results", help="output folder (default: results)")
     parser.add_argument(
@@ -59,11 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="experiments run side by side (default: the number of CPU cores, at most 4)",
     )
-    return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Run the selected experiments and write the report; 0 when every claim passes, 1 when
+    one fails, 2 for a user error."""
     from jaxgd.report import run_experiment_file, write_html, write_report
 
     names = [n for n, _, _ in EXPERIMENTS]
@@ -75,14 +75,11 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.jobs is not None and args.jobs < 1:
-        print(f"jaxgd reproduce: error: --jobs {args.jobs} must be >= 1", file=sys.stderr)
-        return 2
     try:
+        check_positive("--jobs", args.jobs)
         out = check_output_folder(args.out)
     except ValueError as error:
-        print(f"jaxgd reproduce: error: {error}", file=sys.stderr)
-        return 2
+        return fail("reproduce", error)
     todo = [(n, s, cost) for n, s, cost in EXPERIMENTS if n in selected]
     jobs = max(1, min(args.jobs or min(os.cpu_count() or 1, 4), len(todo)))
     from tqdm.auto import tqdm
@@ -120,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     for claim in failed:
         print(f"  FAIL: {claim['statement']}: measured {claim['measured']}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python experiments/reproduce.py``: the same as ``jaxgd reproduce``."""
+    return parse_and_run("jaxgd reproduce", configure, run, argv)
 
 
 if __name__ == "__main__":
