@@ -19,6 +19,8 @@ Tolerances:
 
 from __future__ import annotations
 
+import inspect
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -27,7 +29,7 @@ import optax
 import pytest
 from absl.testing import parameterized
 
-from jaxgd import crosscheck, optim, schedules
+from jaxgd import _static, crosscheck, optim, schedules
 from jaxgd.crosscheck import CASES, TOLERANCES, Case, matching_state_fields
 from jaxgd.optim import apply_updates
 
@@ -573,6 +575,76 @@ def test_optimizer_is_a_pytree_of_its_hyperparameters():
     swapped = treedef.unflatten([0.5 if x == 0.1 else x for x in jax.tree.leaves(optim.sgd(0.1))])
     updates, _ = swapped.update(jnp.ones(1), swapped.init(jnp.ones(1)))
     chex.assert_trees_all_close(updates, jnp.array([-0.5]))
+
+
+def _hyperparameter_of_each_leaf(opt):
+    """``(init or update, the hyperparameter's name)`` for each leaf, read from its key path."""
+    named = []
+    for path, _ in jax.tree_util.tree_flatten_with_path(opt)[0]:
+        # GradientTransformation field, Partial's arguments, the one argument, its field.
+        function, _, argument, field, *_ = path
+        assert argument == jax.tree_util.SequenceKey(0), jax.tree_util.keystr(path)
+        assert isinstance(field, jax.tree_util.GetAttrKey), jax.tree_util.keystr(path)
+        named.append((function.name, field.name))
+    return named
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=[case.label for case in ALL_CASES])
+def test_leaves_are_named_by_their_hyperparameters(case):
+    # Each leaf's key path ends in the NamedTuple field it belongs to: one of the
+    # factory's arguments, 1 - an argument (computed once), or init's "counted"
+    # (whether the state keeps an update counter).
+    params = _params(jax.random.key(0), jnp.float32)
+    opt = case.build("jaxgd", params)
+    arguments = set(inspect.signature(getattr(optim, case.optimizer)).parameters)
+    allowed = arguments | {f"one_minus_{a}" for a in arguments} | {"counted"}
+    named = _hyperparameter_of_each_leaf(opt)
+    assert {function for function, _ in named} <= {"init", "update"}
+    assert {name for _, name in named} <= allowed, case.label
+    no_learning_rate = opt.update.args[0].learning_rate is None  # adadelta's default
+    assert (("update", "learning_rate") in named) != no_learning_rate, case.label
+    for path, leaf in jax.tree_util.tree_flatten_with_path(opt)[0]:
+        field = path[3].name
+        given = case.kwargs.get(field)
+        if len(path) == 4 and isinstance(given, float):
+            assert leaf == given, jax.tree_util.keystr(path)  # the leaf is the argument
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_a_new_learning_rate_keeps_the_tree_structure(name):
+    # What lets jaxgd.fit reuse its compiled program: only the leaf changes.
+    opt, other = getattr(optim, name)(0.01), getattr(optim, name)(0.5)
+    assert jax.tree.structure(opt) == jax.tree.structure(other)
+    learning_rates = [
+        leaf
+        for path, leaf in jax.tree_util.tree_flatten_with_path(other)[0]
+        if jax.tree_util.keystr(path).endswith(".learning_rate")
+    ]
+    assert learning_rates == [0.5]
+    dynamic, static = _static.split(opt)
+    assert _static.split(other)[1] == static
+    rebuilt = _static.merge([0.5 if leaf == 0.01 else leaf for leaf in dynamic], static)
+    params = jnp.ones(3)
+    u, _ = rebuilt.update(jnp.full(3, 0.5), rebuilt.init(params), params)
+    v, _ = other.update(jnp.full(3, 0.5), other.init(params), params)
+    chex.assert_trees_all_equal(u, v)
+
+
+def test_the_key_paths_read_as_the_hyperparameters_names():
+    opt = optim.sgd(0.1, momentum=0.9)
+    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(opt)[0]]
+    assert [p.rsplit(".", 1)[-1] for p in paths] == [
+        "momentum",
+        "counted",
+        "learning_rate",
+        "momentum",
+        "nesterov",
+    ]
+    assert paths[2].startswith(".update")
+    assert isinstance(opt.update.args[0], optim.SgdHyperparams)
+    sched = schedules.linear_schedule(0.1, 0.01, 100)  # a schedule's leaves sit under its name
+    named = _hyperparameter_of_each_leaf(optim.adam(sched))
+    assert named[:6] == [("update", "learning_rate")] * 6  # I, E, P, T, B and I - E
 
 
 def test_traced_hyperparameters_are_not_checked():

@@ -1,10 +1,11 @@
 """Optimizers written by hand, with optax's names, defaults and semantics.
 
-Nothing here calls optax: each update rule is spelled out in its module,
-with its math in the docstring. Each factory returns a
+Nothing here calls optax: each update rule is spelled out in its module, with
+its math in the factory's docstring. Each factory returns a
 :class:`GradientTransformation` (an ``(init, update)`` pair usable wherever
-optax expects one) whose hyperparameters are pytree leaves, so a compiled
-training loop can take a new learning rate without recompiling.
+optax expects one) whose hyperparameters are pytree leaves, named by a
+NamedTuple such as :class:`AdamHyperparams` (see :mod:`jaxgd.optim.base`), so a
+compiled training loop can take a new learning rate without recompiling.
 
 The arithmetic follows optax 0.2.8 operation by operation, so results are
 bit-for-bit optax's when both are given the same hyperparameters. Where optax
@@ -15,23 +16,33 @@ own: a compiled program that receives the leaves as float32 arguments (as
 To change a hyperparameter, build a new optimizer rather than editing leaves.
 """
 
-from jaxgd.optim.adadelta import AdadeltaState, adadelta
-from jaxgd.optim.adagrad import AdagradState, adagrad
-from jaxgd.optim.adam import AdamaxState, AdamState, adam, adamax, adamw, nadam
+from jaxgd.optim.adadelta import AdadeltaHyperparams, AdadeltaState, adadelta
+from jaxgd.optim.adagrad import AdagradHyperparams, AdagradState, adagrad
+from jaxgd.optim.adam import AdamHyperparams, AdamState, adam, nadam
+from jaxgd.optim.adamax import AdamaxHyperparams, AdamaxState, adamax
+from jaxgd.optim.adamw import AdamWHyperparams, adamw
 from jaxgd.optim.base import EmptyState, GradientTransformation, apply_updates
-from jaxgd.optim.lion import LionState, lion
-from jaxgd.optim.rmsprop import RmspropState, rmsprop
-from jaxgd.optim.sgd import SgdState, sgd
+from jaxgd.optim.lion import LionHyperparams, LionState, lion
+from jaxgd.optim.rmsprop import RmspropHyperparams, RmspropState, rmsprop
+from jaxgd.optim.sgd import SgdHyperparams, SgdState, sgd
 
 __all__ = [
+    "AdadeltaHyperparams",
     "AdadeltaState",
+    "AdagradHyperparams",
     "AdagradState",
+    "AdamHyperparams",
     "AdamState",
+    "AdamWHyperparams",
+    "AdamaxHyperparams",
     "AdamaxState",
     "EmptyState",
     "GradientTransformation",
+    "LionHyperparams",
     "LionState",
+    "RmspropHyperparams",
     "RmspropState",
+    "SgdHyperparams",
     "SgdState",
     "adadelta",
     "adagrad",

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgd._types import Array, Params, ScalarOrSchedule, Updates
+from jaxgd.optim._checks import check_non_negative
 
 NO_PARAMS_MSG = (
     "this optimizer applies weight decay, which needs the parameters: call "
@@ -184,6 +185,11 @@ def scale_by_learning_rate(
     return jax.tree.map(lambda g: step_size * g, updates)
 
 
+def multiply(scales: Any, updates: Updates) -> Updates:
+    """``s·u`` per leaf: a per-coordinate scaling (a preconditioner) applied to the updates."""
+    return jax.tree.map(lambda s, g: s * g, scales, updates)
+
+
 def trace(updates: Updates, trace_tree: Any, decay: Any, nesterov: bool) -> tuple[Updates, Any]:
     """Heavy-ball momentum ``m = u + μ·m``; returns ``(m or u + μ·m if nesterov, m)``."""
     new_trace = jax.tree.map(lambda g, t: g + decay * t, updates, trace_tree)
@@ -210,6 +216,20 @@ def weight_decay_argument(weight_decay: Any) -> Any:
     """
     is_number = isinstance(weight_decay, (int, float)) and not isinstance(weight_decay, bool)
     return None if is_number and weight_decay == 0 else weight_decay
+
+
+def checked_weight_decay(weight_decay: Any, example: str) -> Any:
+    """Check a weight decay λ (finite and ``>= 0``, or a schedule); :func:`weight_decay_argument`.
+
+    ``example`` is the value the error's hint suggests (the factory's default).
+    """
+    check_non_negative(
+        "weight_decay",
+        weight_decay,
+        hint=f"Pass e.g. weight_decay={example}, or a schedule.",
+        schedule=True,
+    )
+    return weight_decay_argument(weight_decay)
 
 
 def add_decayed_weights(

@@ -1,20 +1,4 @@
-"""Adadelta: AdaGrad with moving averages, and a step measured in parameter units.
-
-Adadelta keeps moving averages (decay ρ) of the squared gradient and of the
-squared step, and scales the gradient by the ratio of their roots::
-
-    E[g²]_t = ρ · E[g²]_{t-1} + (1 - ρ) · g_t²
-    Δ_t     = √(E[Δ²]_{t-1} + ε) / √(E[g²]_t + ε) · g_t
-    E[Δ²]_t = ρ · E[Δ²]_{t-1} + (1 - ρ) · Δ_t²
-
-As in optax, ``Δ_t`` points *along* the gradient: the update is ``-α_t · Δ_t``
-with a learning rate, and ``+Δ_t`` (an ascent step) when ``learning_rate`` is
-``None``. Pass ``learning_rate=1.0`` for Zeiler's descent step ``-Δ_t``.
-
-Also as in optax (whose Adadelta squares with ``g**2``, where Adam, RMSprop and
-AdaGrad use ``|g|²``), ``g²`` and ``Δ²`` are plain squares: for complex parameters
-they are complex, not ``|g|²``.
-"""
+"""Adadelta: :func:`adadelta` and its state."""
 
 from __future__ import annotations
 
@@ -23,12 +7,11 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.tree_util import Partial
 
 from jaxgd._types import Array, ArrayLike, Params, ScalarOrSchedule, Updates
 from jaxgd.optim import _common
 from jaxgd.optim._checks import check_learning_rate, check_non_negative, check_range
-from jaxgd.optim.base import GradientTransformation
+from jaxgd.optim.base import GradientTransformation, transformation
 
 
 class AdadeltaState(NamedTuple):
@@ -40,42 +23,50 @@ class AdadeltaState(NamedTuple):
     e_x: Updates
 
 
-def _adadelta_init(counted: bool, params: Params) -> AdadeltaState:
-    return AdadeltaState(
-        count=_common.counter(counted),
-        e_g=_common.zeros_like(params),
-        e_x=_common.zeros_like(params),
-    )
+class _AdadeltaInit(NamedTuple):
+    """What :func:`adadelta`'s ``init`` reads: whether a schedule needs a counter."""
+
+    counted: bool
+
+    def init(self, params: Params) -> AdadeltaState:
+        return AdadeltaState(
+            count=_common.counter(self.counted),
+            e_g=_common.zeros_like(params),
+            e_x=_common.zeros_like(params),
+        )
 
 
-def _adadelta_update(
-    learning_rate: ScalarOrSchedule | None,
-    rho: ArrayLike,
-    eps: ArrayLike,
-    weight_decay: ScalarOrSchedule | None,
-    weight_decay_mask: Any,
-    one_minus_rho: ArrayLike,
-    /,
-    updates: Updates,
-    state: AdadeltaState,
-    params: Params | None = None,
-    **extra_args: Any,
-) -> tuple[Updates, AdadeltaState]:
-    del extra_args
-    grads = _common.add_decayed_weights(
-        updates, params, weight_decay, weight_decay_mask, state.count
-    )
-    e_g = _common.ema_sq(grads, state.e_g, rho, one_minus_rho)
-    updates = jax.tree.map(
-        lambda g, cur_e_g, prev_e_x: (jnp.sqrt(prev_e_x + eps) / jnp.sqrt(cur_e_g + eps)) * g,
-        grads,
-        e_g,
-        state.e_x,
-    )
-    e_x = _common.ema_sq(updates, state.e_x, rho, one_minus_rho)
-    updates = _common.scale_by_learning_rate(learning_rate, updates, state.count)
-    new_state = AdadeltaState(count=_common.next_count(state.count), e_g=e_g, e_x=e_x)
-    return updates, new_state
+class AdadeltaHyperparams(NamedTuple):
+    """The hyperparameters of :func:`adadelta`, the leaves of its ``update``.
+
+    ``one_minus_rho`` is ``1 - rho``, computed when the optimizer is built.
+    """
+
+    learning_rate: ScalarOrSchedule | None
+    rho: ArrayLike
+    eps: ArrayLike
+    weight_decay: ScalarOrSchedule | None
+    weight_decay_mask: Any
+    one_minus_rho: ArrayLike
+
+    def update(
+        self, updates: Updates, state: AdadeltaState, params: Params | None
+    ) -> tuple[Updates, AdadeltaState]:
+        grads = _common.add_decayed_weights(
+            updates, params, self.weight_decay, self.weight_decay_mask, state.count
+        )
+        e_g = _common.ema_sq(grads, state.e_g, self.rho, self.one_minus_rho)
+        eps = self.eps
+        updates = jax.tree.map(
+            lambda g, cur_e_g, prev_e_x: (jnp.sqrt(prev_e_x + eps) / jnp.sqrt(cur_e_g + eps)) * g,
+            grads,
+            e_g,
+            state.e_x,
+        )
+        e_x = _common.ema_sq(updates, state.e_x, self.rho, self.one_minus_rho)
+        updates = _common.scale_by_learning_rate(self.learning_rate, updates, state.count)
+        new_state = AdadeltaState(count=_common.next_count(state.count), e_g=e_g, e_x=e_x)
+        return updates, new_state
 
 
 def adadelta(
@@ -87,7 +78,9 @@ def adadelta(
 ) -> GradientTransformation:
     """Adadelta, ``Δ = √(E[Δ²] + ε)/√(E[g²] + ε)·g``; optax's ``adadelta``.
 
-    ::
+    AdaGrad with moving averages (decay ρ) in place of sums, and a step measured
+    in the parameters' units: the gradient is scaled by the ratio of the roots of
+    the averaged squared step and the averaged squared gradient::
 
         g̃_t     = g_t + λ·θ_t                          (weight decay λ, on masked leaves)
         E[g²]_t = ρ·E[g²]_{t-1} + (1 - ρ)·g̃_t²
@@ -100,6 +93,10 @@ def adadelta(
     ``learning_rate=1.0`` for the descent step of Zeiler's paper (PyTorch's
     default ``lr=1.0``). ``update`` needs the parameters (for the weight decay,
     even when it is 0, as optax).
+
+    As in optax (whose Adadelta squares with ``g**2``, where Adam, RMSprop and
+    AdaGrad use ``|g|²``), ``g²`` and ``Δ²`` are plain squares: for complex
+    parameters they are complex, not ``|g|²``.
 
     Args:
       learning_rate: α: a float, a scalar array, a schedule ``count -> α``, or
@@ -133,22 +130,10 @@ def adadelta(
     check_learning_rate("learning_rate", learning_rate, optional=True)
     check_range("rho", rho, 0.0, 1.0, include_high=True, hint="Pass e.g. rho=0.9.")
     check_non_negative("eps", eps, hint="Pass a small constant such as 1e-6.")
-    check_non_negative(
-        "weight_decay",
-        weight_decay,
-        hint="Pass e.g. weight_decay=0.0, or a schedule.",
-        schedule=True,
-    )
-    weight_decay = _common.weight_decay_argument(weight_decay)
-    return GradientTransformation(
-        Partial(_adadelta_init, callable(learning_rate) or callable(weight_decay)),
-        Partial(
-            _adadelta_update,
-            learning_rate,
-            rho,
-            eps,
-            weight_decay,
-            weight_decay_mask,
-            _common.one_minus(rho),
+    weight_decay = _common.checked_weight_decay(weight_decay, "0.0")
+    return transformation(
+        _AdadeltaInit(callable(learning_rate) or callable(weight_decay)),
+        AdadeltaHyperparams(
+            learning_rate, rho, eps, weight_decay, weight_decay_mask, _common.one_minus(rho)
         ),
     )

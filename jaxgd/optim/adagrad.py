@@ -1,30 +1,16 @@
-"""AdaGrad: a per-coordinate step size shrinking with the sum of squared gradients.
-
-Each coordinate keeps the running sum of its squared gradients, started at
-``G_0`` (``initial_accumulator_value``, 0.1 as in optax and TensorFlow)::
-
-    G_t = G_{t-1} + |g_t|²
-    u_t = -α_t · g_t / √(G_t + ε)           (u_t = 0 where G_t = 0)
-
-``|g|²`` is ``g²`` for real gradients and ``re(g)² + im(g)²`` for complex ones
-(optax's ``abs_sq``).
-
-Coordinates with large past gradients take small steps; since ``G_t`` only
-grows, every step size decays towards zero.
-"""
+"""AdaGrad: :func:`adagrad` and its state."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.tree_util import Partial
 
 from jaxgd._types import Array, ArrayLike, Params, ScalarOrSchedule, Updates
 from jaxgd.optim import _common
 from jaxgd.optim._checks import check_learning_rate, check_non_negative
-from jaxgd.optim.base import GradientTransformation
+from jaxgd.optim.base import GradientTransformation, transformation
 
 
 class AdagradState(NamedTuple):
@@ -35,31 +21,40 @@ class AdagradState(NamedTuple):
     sum_of_squares: Updates
 
 
-def _adagrad_init(
-    initial_accumulator_value: ArrayLike, counted: bool, params: Params
-) -> AdagradState:
-    return AdagradState(
-        count=_common.counter(counted),
-        sum_of_squares=_common.full_like(params, initial_accumulator_value),
-    )
+class _AdagradInit(NamedTuple):
+    """What :func:`adagrad`'s ``init`` reads: the sums' first value, and whether to count."""
+
+    initial_accumulator_value: ArrayLike
+    counted: bool
+
+    def init(self, params: Params) -> AdagradState:
+        return AdagradState(
+            count=_common.counter(self.counted),
+            sum_of_squares=_common.full_like(params, self.initial_accumulator_value),
+        )
 
 
-def _adagrad_update(
-    learning_rate: ScalarOrSchedule,
-    eps: ArrayLike,
-    /,
-    updates: Updates,
-    state: AdagradState,
-    params: Params | None = None,
-    **extra_args: Any,
-) -> tuple[Updates, AdagradState]:
-    del params, extra_args
-    sum_of_squares = jax.tree.map(lambda g, t: _common.abs_sq(g) + t, updates, state.sum_of_squares)
-    inv_sqrt = jax.tree.map(lambda t: jnp.where(t > 0, jax.lax.rsqrt(t + eps), 0.0), sum_of_squares)
-    updates = jax.tree.map(lambda s, g: s * g, inv_sqrt, updates)
-    updates = _common.scale_by_learning_rate(learning_rate, updates, state.count)
-    new_state = AdagradState(count=_common.next_count(state.count), sum_of_squares=sum_of_squares)
-    return updates, new_state
+class AdagradHyperparams(NamedTuple):
+    """The hyperparameters of :func:`adagrad`, the leaves of its ``update``."""
+
+    learning_rate: ScalarOrSchedule
+    eps: ArrayLike
+
+    def update(
+        self, updates: Updates, state: AdagradState, params: Params | None
+    ) -> tuple[Updates, AdagradState]:
+        del params
+        sum_of_squares = jax.tree.map(
+            lambda g, t: _common.abs_sq(g) + t, updates, state.sum_of_squares
+        )
+        inv_sqrt = jax.tree.map(
+            lambda t: jnp.where(t > 0, jax.lax.rsqrt(t + self.eps), 0.0), sum_of_squares
+        )
+        updates = _common.scale_by_learning_rate(
+            self.learning_rate, _common.multiply(inv_sqrt, updates), state.count
+        )
+        count = _common.next_count(state.count)
+        return updates, AdagradState(count=count, sum_of_squares=sum_of_squares)
 
 
 def adagrad(
@@ -69,12 +64,15 @@ def adagrad(
 ) -> GradientTransformation:
     """AdaGrad, ``u = -α·g/√(G + ε)`` with ``G`` the sum of squared gradients; optax's ``adagrad``.
 
-    ::
+    Each coordinate keeps the running sum of its squared gradients, started at
+    ``G_0``::
 
         G_t = G_{t-1} + |g_t|²,    G_0 = initial_accumulator_value
         u_t = -α_t · g_t / √(G_t + ε)     (0 where G_t = 0)
 
-    ``|g|²`` is ``g·g`` for real gradients, ``re(g)² + im(g)²`` for complex ones.
+    ``|g|²`` is ``g·g`` for real gradients, ``re(g)² + im(g)²`` for complex ones
+    (optax's ``abs_sq``). Coordinates with large past gradients take small steps;
+    since ``G_t`` only grows, every step size decays towards zero.
 
     ε sits inside the square root (PyTorch adds it outside, Keras inside).
 
@@ -110,7 +108,7 @@ def adagrad(
         hint="Pass 0.1 (optax, Keras) or 0.0 (PyTorch).",
     )
     check_non_negative("eps", eps, hint="Pass a small constant such as 1e-7.")
-    return GradientTransformation(
-        Partial(_adagrad_init, initial_accumulator_value, callable(learning_rate)),
-        Partial(_adagrad_update, learning_rate, eps),
+    return transformation(
+        _AdagradInit(initial_accumulator_value, callable(learning_rate)),
+        AdagradHyperparams(learning_rate, eps),
     )

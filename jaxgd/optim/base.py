@@ -14,15 +14,33 @@ Updates are added, so a descent step carries its own minus sign:
 plain gradient descent returns ``u = -α·g`` and ``apply_updates`` gives
 ``θ_new = θ + u = θ - α·g``.
 
-Every jaxgd optimizer builds ``init`` and ``update`` as
-:class:`jax.tree_util.Partial` objects holding its hyperparameters as
-arguments. That makes the optimizer itself a pytree whose leaves are its
-numeric hyperparameters: :func:`jaxgd.fit` passes those leaves to its
-compiled function as arguments, so a new learning rate reuses the compiled
-program instead of building a new one. The hyperparameters are positional-only
-arguments of the function inside ``update``, so an extra keyword argument that
-happens to share a hyperparameter's name (``learning_rate=...``) is ignored like
-any other, never taken for it.
+How an optimizer holds its hyperparameters: each factory builds two small
+:class:`~typing.NamedTuple` objects and hands them to :func:`transformation`:
+
+* its *hyperparameters* (``SgdHyperparams(learning_rate, momentum, nesterov,
+  accumulator_dtype)``), whose ``update`` method is the update rule;
+* what its ``init`` reads to build the state (whether a counter or a momentum
+  buffer is kept, the moments' dtype), whose ``init`` method builds it.
+
+``init`` and ``update`` are :class:`jax.tree_util.Partial` objects of two
+functions shared by all optimizers, each holding one of these NamedTuples as
+its single argument. That makes the optimizer itself a pytree whose leaves are
+its hyperparameters, named: ``jax.tree_util.tree_flatten_with_path(adam(0.1))``
+shows paths ending in ``.learning_rate``, ``.b1``, ... The class of each
+NamedTuple, and so the rule, is part of the tree's structure, not a leaf.
+:func:`jaxgd.fit` passes the numeric leaves to its compiled function as
+arguments and keeps the rest (flags, dtypes, schedule functions) static, so a
+new learning rate reuses the compiled program instead of building a new one;
+:func:`jaxgd.sweep` maps over the same leaves.
+
+The NamedTuple is a positional-only argument of the shared ``update``, so an
+extra keyword argument that happens to share a hyperparameter's name
+(``learning_rate=...``) is ignored like any other, never taken for it.
+
+Values that optax derives from hyperparameters on Python numbers (``1 - β₁``)
+are computed by the factory and kept as fields of their own (``one_minus_b1``;
+see ``_common.one_minus``). To change a hyperparameter, build a new optimizer
+rather than editing one field.
 """
 
 from __future__ import annotations
@@ -31,6 +49,7 @@ from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
+from jax.tree_util import Partial
 
 from jaxgd._types import OptState, Params, Updates
 
@@ -72,6 +91,59 @@ class GradientTransformation(NamedTuple):
 
 class EmptyState(NamedTuple):
     """The state of a transformation that keeps none."""
+
+
+class StateInit(Protocol):
+    """What an optimizer's ``init`` holds: a NamedTuple of what shapes its state."""
+
+    def init(self, params: Params) -> OptState:
+        """The optimizer's first state for ``params``."""
+        ...
+
+
+class UpdateRule(Protocol):
+    """What an optimizer's ``update`` holds: a NamedTuple of its hyperparameters."""
+
+    def update(
+        self, updates: Updates, state: OptState, params: Params | None
+    ) -> tuple[Updates, OptState]:
+        """The update rule with these hyperparameters: ``(updates, new_state)``."""
+        ...
+
+
+def _init(state_init: StateInit, params: Params) -> OptState:
+    return state_init.init(params)
+
+
+def _update(
+    hyperparams: UpdateRule,
+    /,
+    updates: Updates,
+    state: OptState,
+    params: Params | None = None,
+    **extra_args: Any,
+) -> tuple[Updates, OptState]:
+    del extra_args
+    return hyperparams.update(updates, state, params)
+
+
+def transformation(state_init: StateInit, hyperparams: UpdateRule) -> GradientTransformation:
+    """The optimizer whose ``init`` is ``state_init.init`` and ``update`` ``hyperparams.update``.
+
+    Both are :class:`jax.tree_util.Partial` objects holding the NamedTuple as their
+    only argument, so the optimizer is a pytree whose leaves are the NamedTuples'
+    fields (see the module docstring); ``update`` also takes and ignores extra
+    keyword arguments.
+
+    Args:
+      state_init: a NamedTuple with a method ``init(params) -> state``.
+      hyperparams: a NamedTuple of hyperparameters with a method
+        ``update(updates, state, params) -> (updates, new_state)``.
+
+    Returns:
+      The :class:`GradientTransformation`.
+    """
+    return GradientTransformation(Partial(_init, state_init), Partial(_update, hyperparams))
 
 
 def apply_updates(params: Params, updates: Updates) -> Params:

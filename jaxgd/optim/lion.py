@@ -1,13 +1,4 @@
-"""Lion: the sign of an interpolated momentum, plus decoupled weight decay.
-
-Lion (Chen et al. 2023, found by program search) keeps one moving average
-``m`` and steps by the *sign* of a blend of it with the current gradient, so
-every coordinate moves by exactly ±α (before weight decay)::
-
-    c_t = β₁ · m_{t-1} + (1 - β₁) · g_t
-    u_t = -α_t · (sign(c_t) + λ · θ_t)
-    m_t = β₂ · m_{t-1} + (1 - β₂) · g_t
-"""
+"""Lion: :func:`lion` and its state."""
 
 from __future__ import annotations
 
@@ -16,12 +7,11 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.tree_util import Partial
 
 from jaxgd._types import Array, ArrayLike, Params, ScalarOrSchedule, Updates
 from jaxgd.optim import _common
-from jaxgd.optim._checks import check_learning_rate, check_non_negative, check_range
-from jaxgd.optim.base import GradientTransformation
+from jaxgd.optim._checks import check_learning_rate, check_range
+from jaxgd.optim.base import GradientTransformation, transformation
 
 
 class LionState(NamedTuple):
@@ -31,34 +21,46 @@ class LionState(NamedTuple):
     mu: Updates
 
 
-def _lion_init(mu_dtype: Any, params: Params) -> LionState:
-    return LionState(count=_common.zero_count(), mu=_common.zeros_like(params, mu_dtype))
+class _LionInit(NamedTuple):
+    """What :func:`lion`'s ``init`` reads: the momentum's dtype."""
+
+    mu_dtype: Any
+
+    def init(self, params: Params) -> LionState:
+        return LionState(count=_common.zero_count(), mu=_common.zeros_like(params, self.mu_dtype))
 
 
-def _lion_update(
-    learning_rate: ScalarOrSchedule,
-    b1: ArrayLike,
-    b2: ArrayLike,
-    mu_dtype: Any,
-    weight_decay: ScalarOrSchedule | None,
-    mask: Any,
-    one_minus_b1: ArrayLike,
-    one_minus_b2: ArrayLike,
-    /,
-    updates: Updates,
-    state: LionState,
-    params: Params | None = None,
-    **extra_args: Any,
-) -> tuple[Updates, LionState]:
-    del extra_args
-    if params is None:
-        raise ValueError(_common.NO_PARAMS_MSG)
-    grads = updates
-    updates = jax.tree.map(lambda g, m: jnp.sign(one_minus_b1 * g + b1 * m), grads, state.mu)
-    mu = _common.cast(_common.ema(grads, state.mu, b2, one_minus_b2), mu_dtype)
-    updates = _common.add_decayed_weights(updates, params, weight_decay, mask, state.count)
-    updates = _common.scale_by_learning_rate(learning_rate, updates, state.count)
-    return updates, LionState(count=_common.safe_increment(state.count), mu=mu)
+class LionHyperparams(NamedTuple):
+    """The hyperparameters of :func:`lion`, the leaves of its ``update``.
+
+    ``one_minus_b1`` and ``one_minus_b2`` are ``1 - b1`` and ``1 - b2``, computed
+    when the optimizer is built.
+    """
+
+    learning_rate: ScalarOrSchedule
+    b1: ArrayLike
+    b2: ArrayLike
+    mu_dtype: Any
+    weight_decay: ScalarOrSchedule | None
+    mask: Any
+    one_minus_b1: ArrayLike
+    one_minus_b2: ArrayLike
+
+    def update(
+        self, updates: Updates, state: LionState, params: Params | None
+    ) -> tuple[Updates, LionState]:
+        if params is None:
+            raise ValueError(_common.NO_PARAMS_MSG)
+        grads = updates
+        one_minus_b1, b1 = self.one_minus_b1, self.b1
+        updates = jax.tree.map(lambda g, m: jnp.sign(one_minus_b1 * g + b1 * m), grads, state.mu)
+        mu = _common.ema(grads, state.mu, self.b2, self.one_minus_b2)
+        mu = _common.cast(mu, self.mu_dtype)
+        updates = _common.add_decayed_weights(
+            updates, params, self.weight_decay, self.mask, state.count
+        )
+        updates = _common.scale_by_learning_rate(self.learning_rate, updates, state.count)
+        return updates, LionState(count=_common.safe_increment(state.count), mu=mu)
 
 
 def lion(
@@ -71,14 +73,16 @@ def lion(
 ) -> GradientTransformation:
     """Lion, ``u = -α·(sign(β₁·m + (1 - β₁)·g) + λ·θ)``; optax's ``lion``.
 
-    ::
+    Lion (Chen et al. 2023, found by program search) keeps one moving average
+    ``m`` and steps by the *sign* of a blend of it with the current gradient::
 
         c_t = β₁·m_{t-1} + (1 - β₁)·g_t
         u_t = -α_t·(sign(c_t) + λ_t·θ_t)        (λ·θ on masked leaves only)
         m_t = β₂·m_{t-1} + (1 - β₂)·g_t
 
-    Steps have size α in every coordinate, so α is usually 3-10x smaller than
-    AdamW's and λ 3-10x larger. ``update`` needs the parameters.
+    Every coordinate moves by exactly ±α before the weight decay, so α is
+    usually 3-10x smaller than AdamW's and λ 3-10x larger. ``update`` needs the
+    parameters.
 
     Args:
       learning_rate: the step size α: a float, a scalar array, or a schedule
@@ -113,18 +117,11 @@ def lion(
     check_learning_rate("learning_rate", learning_rate)
     check_range("b1", b1, 0.0, 1.0, hint="Pass e.g. b1=0.9.")
     check_range("b2", b2, 0.0, 1.0, hint="Pass e.g. b2=0.99.")
-    check_non_negative(
-        "weight_decay",
-        weight_decay,
-        hint="Pass e.g. weight_decay=1e-3, or a schedule.",
-        schedule=True,
-    )
-    weight_decay = _common.weight_decay_argument(weight_decay)
+    weight_decay = _common.checked_weight_decay(weight_decay, "1e-3")
     mu_dtype = _common.canonical_dtype(mu_dtype, "mu_dtype")
-    return GradientTransformation(
-        Partial(_lion_init, mu_dtype),
-        Partial(
-            _lion_update,
+    return transformation(
+        _LionInit(mu_dtype),
+        LionHyperparams(
             learning_rate,
             b1,
             b2,

@@ -1,21 +1,4 @@
-"""RMSprop: divide each gradient by a running root-mean-square of its recent values.
-
-An exponential moving average of squared gradients (decay ρ) estimates each
-coordinate's scale; the gradient is divided by its root::
-
-    ν_t = ρ · ν_{t-1} + (1 - ρ) · |g_t|²               (ν_0 = initial_scale)
-    u_t = -α_t · g_t / √(ν_t + ε)                      (eps_in_sqrt=True: optax, Keras)
-    u_t = -α_t · g_t / (√ν_t + ε)                      (eps_in_sqrt=False: PyTorch)
-
-``centered=True`` divides by a running standard deviation instead, subtracting
-the squared running mean ``μ_t = ρ·μ_{t-1} + (1 - ρ)·g_t``: ``√(ν_t - |μ_t|² + ε)``.
-(``|x|²`` is ``x²`` for real values and ``re(x)² + im(x)²`` for complex ones,
-optax's ``abs_sq``.) With momentum β the scaled steps are then accumulated, the
-learning rate already applied (as in optax and Keras; PyTorch applies α after
-accumulating, which differs only when α changes)::
-
-    m_t = u_t + β · m_{t-1},      update m_t   (or u_t + β · m_t if nesterov)
-"""
+"""RMSprop: :func:`rmsprop` and its state."""
 
 from __future__ import annotations
 
@@ -23,7 +6,6 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.tree_util import Partial
 
 from jaxgd._types import Array, ArrayLike, Params, ScalarOrSchedule, Updates
 from jaxgd.optim import _common
@@ -34,7 +16,7 @@ from jaxgd.optim._checks import (
     check_non_negative,
     check_range,
 )
-from jaxgd.optim.base import GradientTransformation
+from jaxgd.optim.base import GradientTransformation, transformation
 
 
 class RmspropState(NamedTuple):
@@ -52,68 +34,77 @@ class RmspropState(NamedTuple):
     trace: Updates
 
 
-def _rmsprop_init(
-    initial_scale: ArrayLike,
-    centered: bool,
-    momentum: ArrayLike | None,
-    counted: bool,
-    params: Params,
-) -> RmspropState:
-    return RmspropState(
-        count=_common.counter(counted),
-        mu=_common.zeros_like(params) if centered else None,
-        nu=_common.full_like(params, initial_scale),
-        trace=None if momentum is None else _common.zeros_like(params),
-    )
+class _RmspropInit(NamedTuple):
+    """What :func:`rmsprop`'s ``init`` reads: ``ν_0``, which buffers are kept, a counter."""
+
+    initial_scale: ArrayLike
+    centered: bool
+    momentum: ArrayLike | None
+    counted: bool
+
+    def init(self, params: Params) -> RmspropState:
+        return RmspropState(
+            count=_common.counter(self.counted),
+            mu=_common.zeros_like(params) if self.centered else None,
+            nu=_common.full_like(params, self.initial_scale),
+            trace=None if self.momentum is None else _common.zeros_like(params),
+        )
 
 
-def _rmsprop_update(
-    learning_rate: ScalarOrSchedule,
-    decay: ArrayLike,
-    eps: ArrayLike,
-    eps_in_sqrt: bool,
-    centered: bool,
-    momentum: ArrayLike | None,
-    nesterov: bool,
-    bias_correction: bool,
-    one_minus_decay: ArrayLike,
-    /,
-    updates: Updates,
-    state: RmspropState,
-    params: Params | None = None,
-    **extra_args: Any,
-) -> tuple[Updates, RmspropState]:
-    del params, extra_args
-    grads = updates
-    count_inc = _common.next_count(state.count)
-    mu = _common.ema(grads, state.mu, decay, one_minus_decay) if centered else None
-    nu = _common.ema_abs_sq(grads, state.nu, decay, one_minus_decay)
-    mu_hat, nu_hat = mu, nu
-    if bias_correction:
-        nu_hat = _common.bias_correction(nu, decay, count_inc)
-        if centered:
-            mu_hat = _common.bias_correction(mu, decay, count_inc)
-
-    if centered:
+def _inverse_rms(mu_hat: Any, nu_hat: Any, eps: ArrayLike, eps_in_sqrt: bool) -> Any:
+    """``1/√(d + ε)`` or ``1/(√d + ε)`` per leaf, ``d = ν̂ - |μ̂|²`` (or ``ν̂`` when ``μ̂`` is None)."""
+    if mu_hat is not None:
         if eps_in_sqrt:
-            scaling = jax.tree.map(
+            return jax.tree.map(
                 lambda m, n: jax.lax.rsqrt(n - _common.abs_sq(m) + eps), mu_hat, nu_hat
             )
-        else:
-            scaling = jax.tree.map(
-                lambda m, n: 1 / (jnp.sqrt(n - _common.abs_sq(m)) + eps), mu_hat, nu_hat
-            )
-    elif eps_in_sqrt:
-        scaling = jax.tree.map(lambda n: jax.lax.rsqrt(n + eps), nu_hat)
-    else:
-        scaling = jax.tree.map(lambda n: 1 / (jnp.sqrt(n) + eps), nu_hat)
-    updates = jax.tree.map(lambda s, g: s * g, scaling, grads)
-    updates = _common.scale_by_learning_rate(learning_rate, updates, state.count)
+        return jax.tree.map(
+            lambda m, n: 1 / (jnp.sqrt(n - _common.abs_sq(m)) + eps), mu_hat, nu_hat
+        )
+    if eps_in_sqrt:
+        return jax.tree.map(lambda n: jax.lax.rsqrt(n + eps), nu_hat)
+    return jax.tree.map(lambda n: 1 / (jnp.sqrt(n) + eps), nu_hat)
 
-    trace = None
-    if momentum is not None:
-        updates, trace = _common.trace(updates, state.trace, momentum, nesterov)
-    return updates, RmspropState(count=count_inc, mu=mu, nu=nu, trace=trace)
+
+class RmspropHyperparams(NamedTuple):
+    """The hyperparameters of :func:`rmsprop`, the leaves of its ``update``.
+
+    ``one_minus_decay`` is ``1 - decay``, computed when the optimizer is built.
+    """
+
+    learning_rate: ScalarOrSchedule
+    decay: ArrayLike
+    eps: ArrayLike
+    eps_in_sqrt: bool
+    centered: bool
+    momentum: ArrayLike | None
+    nesterov: bool
+    bias_correction: bool
+    one_minus_decay: ArrayLike
+
+    def update(
+        self, updates: Updates, state: RmspropState, params: Params | None
+    ) -> tuple[Updates, RmspropState]:
+        del params
+        grads = updates
+        count_inc = _common.next_count(state.count)
+        mu = None
+        if self.centered:
+            mu = _common.ema(grads, state.mu, self.decay, self.one_minus_decay)
+        nu = _common.ema_abs_sq(grads, state.nu, self.decay, self.one_minus_decay)
+        mu_hat, nu_hat = mu, nu
+        if self.bias_correction:
+            nu_hat = _common.bias_correction(nu, self.decay, count_inc)
+            if self.centered:
+                mu_hat = _common.bias_correction(mu, self.decay, count_inc)
+        scaling = _inverse_rms(mu_hat, nu_hat, self.eps, self.eps_in_sqrt)
+        updates = _common.scale_by_learning_rate(
+            self.learning_rate, _common.multiply(scaling, grads), state.count
+        )
+        trace = None
+        if self.momentum is not None:
+            updates, trace = _common.trace(updates, state.trace, self.momentum, self.nesterov)
+        return updates, RmspropState(count=count_inc, mu=mu, nu=nu, trace=trace)
 
 
 def rmsprop(
@@ -129,7 +120,9 @@ def rmsprop(
 ) -> GradientTransformation:
     """RMSprop, ``u = -α·g/√(ν + ε)`` with ν a moving average of g²; optax's ``rmsprop``.
 
-    ::
+    An exponential moving average of squared gradients (decay ρ) estimates each
+    coordinate's scale, and the gradient is divided by its root; ``centered=True``
+    divides by a running standard deviation instead::
 
         ν_t = ρ·ν_{t-1} + (1 - ρ)·|g_t|²,      ν_0 = initial_scale
         μ_t = ρ·μ_{t-1} + (1 - ρ)·g_t          (centered only)
@@ -139,6 +132,9 @@ def rmsprop(
         m_t = u_t + β·m_{t-1}; u_t ← m_t, or u_t + β·m_t if nesterov   (momentum β only)
 
     ``|x|²`` is ``x²`` for real values, ``re(x)² + im(x)²`` for complex ones (as optax).
+    With momentum the steps are accumulated with the learning rate already applied,
+    as in optax and Keras (PyTorch applies α after accumulating, which differs only
+    when α changes).
 
     Args:
       learning_rate: the step size α: a float, a scalar array, or a schedule
@@ -182,16 +178,11 @@ def rmsprop(
         ("bias_correction", bias_correction),
     ):
         check_flag(name, flag)
-    return GradientTransformation(
-        Partial(
-            _rmsprop_init,
-            initial_scale,
-            centered,
-            momentum,
-            bool(bias_correction) or callable(learning_rate),
+    return transformation(
+        _RmspropInit(
+            initial_scale, centered, momentum, bool(bias_correction) or callable(learning_rate)
         ),
-        Partial(
-            _rmsprop_update,
+        RmspropHyperparams(
             learning_rate,
             decay,
             eps,

@@ -1,30 +1,13 @@
-"""Stochastic gradient descent: the update rule of the notes, with optional momentum.
-
-Plain gradient descent moves every parameter against its gradient::
-
-    θ_{t+1} = θ_t - α_t · g_t,        g_t = ∂L/∂θ (θ_t)
-
-so the update returned is ``u_t = -α_t · g_t``. ``α_t`` is the learning rate,
-a constant or a schedule of the update count ``t``.
-
-With momentum μ (optax's ``trace``, PyTorch's ``SGD(momentum=μ)``) the
-gradients are accumulated, not averaged::
-
-    m_t = g_t + μ · m_{t-1}                       (m_0 = 0)
-    u_t = -α_t · m_t                              (heavy ball)
-    u_t = -α_t · (g_t + μ · m_t)                  (nesterov=True)
-"""
+"""Stochastic gradient descent, with optional (Nesterov) momentum: :func:`sgd` and its state."""
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from jax.tree_util import Partial
-
 from jaxgd._types import Array, ArrayLike, Params, ScalarOrSchedule, Updates
 from jaxgd.optim import _common
 from jaxgd.optim._checks import check_flag, check_learning_rate, check_momentum
-from jaxgd.optim.base import GradientTransformation
+from jaxgd.optim.base import GradientTransformation, transformation
 
 
 class SgdState(NamedTuple):
@@ -39,31 +22,38 @@ class SgdState(NamedTuple):
     trace: Updates = None
 
 
-def _sgd_init(
-    momentum: ArrayLike | None, accumulator_dtype: Any, counted: bool, params: Params
-) -> SgdState:
-    trace = None if momentum is None else _common.zeros_like(params, accumulator_dtype)
-    return SgdState(count=_common.counter(counted), trace=trace)
+class _SgdInit(NamedTuple):
+    """What :func:`sgd`'s ``init`` reads: is there a momentum buffer, its dtype, a counter."""
+
+    momentum: ArrayLike | None
+    accumulator_dtype: Any
+    counted: bool
+
+    def init(self, params: Params) -> SgdState:
+        trace = None
+        if self.momentum is not None:
+            trace = _common.zeros_like(params, self.accumulator_dtype)
+        return SgdState(count=_common.counter(self.counted), trace=trace)
 
 
-def _sgd_update(
-    learning_rate: ScalarOrSchedule,
-    momentum: ArrayLike | None,
-    nesterov: bool,
-    accumulator_dtype: Any,
-    /,
-    updates: Updates,
-    state: SgdState,
-    params: Params | None = None,
-    **extra_args: Any,
-) -> tuple[Updates, SgdState]:
-    del params, extra_args
-    trace = None
-    if momentum is not None:
-        updates, trace = _common.trace(updates, state.trace, momentum, nesterov)
-        trace = _common.cast(trace, accumulator_dtype)
-    updates = _common.scale_by_learning_rate(learning_rate, updates, state.count)
-    return updates, SgdState(count=_common.next_count(state.count), trace=trace)
+class SgdHyperparams(NamedTuple):
+    """The hyperparameters of :func:`sgd`, the leaves of its ``update``."""
+
+    learning_rate: ScalarOrSchedule
+    momentum: ArrayLike | None
+    nesterov: bool
+    accumulator_dtype: Any
+
+    def update(
+        self, updates: Updates, state: SgdState, params: Params | None
+    ) -> tuple[Updates, SgdState]:
+        del params
+        trace = None
+        if self.momentum is not None:
+            updates, trace = _common.trace(updates, state.trace, self.momentum, self.nesterov)
+            trace = _common.cast(trace, self.accumulator_dtype)
+        updates = _common.scale_by_learning_rate(self.learning_rate, updates, state.count)
+        return updates, SgdState(count=_common.next_count(state.count), trace=trace)
 
 
 def sgd(
@@ -74,10 +64,13 @@ def sgd(
 ) -> GradientTransformation:
     """Gradient descent ``u = -α·g``, with optional (Nesterov) momentum; optax's ``sgd``.
 
-    Without momentum ``u_t = -α_t·g_t``. With momentum μ::
+    Plain gradient descent moves every parameter against its gradient,
+    ``θ_{t+1} = θ_t - α_t·g_t`` with ``g_t = ∂L/∂θ(θ_t)``, so the update is
+    ``u_t = -α_t·g_t``. With momentum μ (optax's ``trace``, PyTorch's
+    ``SGD(momentum=μ)``)::
 
-        m_t = g_t + μ·m_{t-1}
-        u_t = -α_t·m_t                  (nesterov=False)
+        m_t = g_t + μ·m_{t-1}           (m_0 = 0)
+        u_t = -α_t·m_t                  (nesterov=False: heavy ball)
         u_t = -α_t·(g_t + μ·m_t)        (nesterov=True)
 
     The momentum buffer sums gradients (it is not an average): with a constant
@@ -119,7 +112,7 @@ def sgd(
     check_momentum("momentum", momentum, none_means="plain SGD")
     check_flag("nesterov", nesterov)
     accumulator_dtype = _common.canonical_dtype(accumulator_dtype, "accumulator_dtype")
-    return GradientTransformation(
-        Partial(_sgd_init, momentum, accumulator_dtype, callable(learning_rate)),
-        Partial(_sgd_update, learning_rate, momentum, nesterov, accumulator_dtype),
+    return transformation(
+        _SgdInit(momentum, accumulator_dtype, callable(learning_rate)),
+        SgdHyperparams(learning_rate, momentum, nesterov, accumulator_dtype),
     )
