@@ -1,7 +1,7 @@
 """The specification of one run: ``reference_fit``, a plain loop that :func:`jaxgd.fit` must equal.
 
 :func:`jaxgd.fit` and :func:`jaxgd.sweep` run updates in chunks with look-ahead and replays
-(see :mod:`jaxgd.train`) to keep their checks cheap. This module states what they compute,
+(see :mod:`jaxgd._engine.chunks`) to keep their checks cheap. This module states what they compute,
 one update at a time, in a ``lax.scan`` with a select for a stopped run, and nothing else.
 Tests hold the fast engine to it (``tests/test_reference.py``).
 
@@ -31,169 +31,145 @@ after epoch ``e``'s last update, or the final loss for an epoch that ends after 
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from jaxgd._engine.order import epoch_order
+from jaxgd._engine.plan import LoopOptions, Plan, make_plan
+from jaxgd._engine.state import FitResult
+from jaxgd._engine.step import batch_loss, global_norm, loss_dtype, loss_key
 from jaxgd._keys import as_key
-from jaxgd._types import Batch, LossFn, Params, PRNGKey
+from jaxgd._types import Array, Batch, LossFn, Params, PRNGKey
 from jaxgd.optim.base import GradientTransformation, apply_updates
-from jaxgd.train import DEFAULT_MAX_LOSS_RATIO, LOSS_KEY_STREAM, FitResult, epoch_order, make_plan
 
 
-def _batch_of(plan: Any, data: Batch, key: PRNGKey, t: Any) -> tuple[Any, Any, Any]:
-    """``(x_b, y_b, weights)`` of update ``t`` (weights None unless examples are missing)."""
-    x, y = data
-    k, m = plan.batch_size, plan.n_examples
-    if k is None:
-        return x, y, None
-    if plan.sampling == "replacement":
-        index = jax.random.randint(jax.random.fold_in(key, t), (k,), 0, m)
-        return x[index], y[index], None
-    order = epoch_order(key, t // plan.updates_per_epoch, m)
-    start = (t % plan.updates_per_epoch) * k
-    padded = jnp.concatenate([order, jnp.full((k,), m, order.dtype)])
-    index = jax.lax.dynamic_slice_in_dim(padded, start, k)
-    if not plan.masked:
-        return x[index], y[index], None
-    present = index < m
-    index = jnp.where(present, index, 0)
-    return x[index], y[index], present
+class _Spec(NamedTuple):
+    """One run's fixed parts."""
+
+    plan: Plan
+    optimizer: GradientTransformation
+    data: Batch | None
+    key: PRNGKey
+    tol: float | None
+    dtype: Any
+    limit: Array  # the divergence limit (+inf for none)
+
+    def whole(self, params: Params) -> Array:
+        """The loss on the whole data set."""
+        x, y = self.data if self.data is not None else (None, None)
+        return jnp.asarray(self.plan.loss_fn(params, x, y))
+
+    def batch_loss(self, params: Params, t: Array) -> Array:
+        """L_t: the loss of ``params`` on update ``t``'s batch."""
+        x, y, weights = (None, None, None) if self.data is None else self.batch(t)
+        return batch_loss(self.plan, params, x, y, weights, loss_key(self.plan, self.key, t))
+
+    def batch(self, t: Array) -> tuple[Any, Any, Any]:
+        """``(x_b, y_b, weights)`` of update ``t`` (weights None unless examples are missing)."""
+        plan, (x, y) = self.plan, self.data
+        k, m = plan.batch_size, plan.n_examples
+        if k is None:
+            return x, y, None
+        if plan.sampling == "replacement":
+            index = jax.random.randint(jax.random.fold_in(self.key, t), (k,), 0, m)
+            return x[index], y[index], None
+        order = epoch_order(self.key, t // plan.updates_per_epoch, m)
+        start = (t % plan.updates_per_epoch) * k
+        padded = jnp.concatenate([order, jnp.full((k,), m, order.dtype)])
+        index = jax.lax.dynamic_slice_in_dim(padded, start, k)
+        if not plan.masked:
+            return x[index], y[index], None
+        present = index < m
+        index = jnp.where(present, index, 0)
+        return x[index], y[index], present
+
+    def bad(self, loss: Array) -> Array:
+        """Whether a loss means divergence: not finite, or above the limit."""
+        return ~jnp.isfinite(loss) | (loss > self.limit)
 
 
-def _loss(plan: Any, params: Params, x: Any, y: Any, weights: Any, key: Any) -> Any:
-    if key is not None:
-        return jnp.asarray(plan.loss_fn(params, x, y, key=key))
-    if weights is None:
-        return jnp.asarray(plan.loss_fn(params, x, y))
-    per_example = jax.vmap(lambda xi, yi: plan.loss_fn(params, xi[None], yi[None]))(x, y)
-    weights = weights.astype(per_example.dtype)
-    return jnp.sum(weights * per_example) / jnp.sum(weights)
+class _Run(NamedTuple):
+    """The scan's carry before update ``t``."""
+
+    theta: Params  # θ_t
+    state: Any  # s_t
+    before: Params  # θ_{t−1}
+    state_before: Any  # s_{t−1}
+    previous: Array  # L_{t−1}
+    running: Array
+    converged: Array
+    stopped_at: Array
+    final: Array  # the loss of the parameters a stopped run ends with
 
 
-def reference_fit(
-    loss_fn: LossFn,
-    params: Params,
-    data: Batch | None,
-    optimizer: GradientTransformation,
-    *,
-    steps: int | None = None,
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    key: PRNGKey | None = None,
-    tol: float | None = None,
-    record_every: int = 1,
-    stop_on: str = "loss_change",
-    sampling: str = "shuffle",
-    drop_last: bool = False,
-    loss_with_key: bool = False,
-    max_loss_ratio: float | None = DEFAULT_MAX_LOSS_RATIO,
-) -> FitResult:
-    """One run, update by update, as the module docs state it (``param_history`` is None)."""
-    plan = make_plan(
-        loss_fn,
-        data,
-        steps=steps,
-        epochs=epochs,
-        batch_size=batch_size,
-        sampling=sampling,
-        drop_last=drop_last,
-        tol=tol,
-        stop_on=stop_on,
-        record_every=record_every,
-        record_params=False,
-        loss_with_key=loss_with_key,
-        max_loss_ratio=max_loss_ratio,
+def _pick(flag: Array, a: Any, b: Any) -> Any:
+    return jax.tree.map(lambda u, v: jnp.where(flag, u, v), a, b)
+
+
+def _limit(plan: Plan, whole: Any, params: Params, dtype: Any) -> Array:
+    """``max_loss_ratio × max(L_init, L_zero)``, +inf without a usable reference."""
+    if plan.max_loss_ratio is None:
+        return jnp.array(jnp.inf, dtype)
+    zero = jax.tree.map(jnp.zeros_like, params)
+    references = jnp.stack([whole(params).astype(dtype), whole(zero).astype(dtype)])
+    reference = jnp.max(jnp.where(jnp.isfinite(references), references, -jnp.inf))
+    usable = jnp.isfinite(reference) & (reference > 0)
+    return jnp.where(usable, plan.max_loss_ratio * reference, jnp.inf).astype(dtype)
+
+
+def _update(spec: _Spec, run: _Run, t: Array) -> tuple[_Run, tuple[Array, Array | None]]:
+    """Update ``t``: steps 2 to 5 of the module docs, and what it records."""
+    loss, grads = jax.value_and_grad(spec.batch_loss)(run.theta, t)
+    loss = loss.astype(spec.dtype)
+    diverges = run.running & spec.bad(loss)
+    if spec.tol is None:
+        meets = jnp.array(False)
+    elif spec.plan.stop_on == "grad_norm":
+        meets = jnp.isfinite(loss) & (global_norm(grads) <= spec.tol)
+    else:
+        meets = jnp.isfinite(loss) & (jnp.abs(loss - run.previous) <= spec.tol)
+    converges = run.running & ~diverges & meets
+    steps_on = run.running & ~diverges & ~converges
+    updates, new_state = spec.optimizer.update(grads, run.state, run.theta)
+    new_theta = apply_updates(run.theta, updates)
+    kept_theta = _pick(diverges, run.before, run.theta)  # the state a run ends with
+    kept_state = _pick(diverges, run.state_before, run.state)
+    final = jnp.where(diverges, run.previous, jnp.where(converges, loss, run.final))
+    stopped_at = jnp.where(converges, t, run.stopped_at)
+    next_run = _Run(
+        theta=_pick(steps_on, new_theta, kept_theta),
+        state=_pick(steps_on, new_state, kept_state),
+        before=_pick(steps_on, run.theta, run.before),
+        state_before=_pick(steps_on, run.state, run.state_before),
+        previous=jnp.where(steps_on, loss, run.previous),
+        running=steps_on,
+        converged=run.converged | converges,
+        stopped_at=jnp.where(diverges, jnp.maximum(t - 1, 0), stopped_at),
+        final=final,
     )
-    key = as_key(0 if key is None else key)
-    data = None if data is None else tuple(jnp.asarray(a) for a in data)
-
-    def whole(p: Params) -> Any:
-        x, y = data if data is not None else (None, None)
-        return jnp.asarray(loss_fn(p, x, y))
-
-    def batch_loss(p: Params, t: Any) -> Any:
-        x, y, weights = (None, None, None) if data is None else _batch_of(plan, data, key, t)
-        loss_key = None
-        if loss_with_key:
-            loss_key = jax.random.fold_in(jax.random.fold_in(key, LOSS_KEY_STREAM), t)
-        return _loss(plan, p, x, y, weights, loss_key)
-
-    dtype = jnp.result_type(*jax.tree.leaves(params))
-    dtype = dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.result_type(float)
-    limit = jnp.array(jnp.inf, dtype)
-    if max_loss_ratio is not None:
-        references = jnp.stack(
-            [whole(params).astype(dtype), whole(jax.tree.map(jnp.zeros_like, params)).astype(dtype)]
+    epoch_record = None
+    if spec.plan.n_epochs is not None:
+        epoch_end = steps_on & ((t + 1) % spec.plan.updates_per_epoch == 0)
+        inf = jnp.array(jnp.inf, spec.dtype)
+        epoch_record = jax.lax.cond(
+            epoch_end, lambda: spec.whole(new_theta).astype(spec.dtype), lambda: inf
         )
-        reference = jnp.max(jnp.where(jnp.isfinite(references), references, -jnp.inf))
-        usable = jnp.isfinite(reference) & (reference > 0)
-        limit = jnp.where(usable, max_loss_ratio * reference, jnp.inf).astype(dtype)
+    return next_run, (jnp.where(run.running & ~diverges, loss, final), epoch_record)
 
-    def bad(loss: Any) -> Any:
-        return ~jnp.isfinite(loss) | (loss > limit)
 
-    state0 = optimizer.init(params)
-    inf = jnp.array(jnp.inf, dtype)
-    # carry: θ_t, s_t, θ_{t−1}, s_{t−1}, L_{t−1}, running, converged, stopped_at, final loss
-    carry0 = (params, state0, params, state0, inf, jnp.array(True), jnp.array(False), 0, inf)
-
-    def update(carry: tuple, t: Any) -> tuple[tuple, Any]:
-        theta, state, before, state_before, previous, running, converged, stopped_at, final = carry
-        loss, grads = jax.value_and_grad(batch_loss)(theta, t)
-        loss = loss.astype(dtype)
-        diverges = running & bad(loss)
-        if tol is None:
-            meets = jnp.array(False)
-        elif stop_on == "grad_norm":
-            norm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads)))
-            meets = jnp.isfinite(loss) & (norm <= tol)
-        else:
-            meets = jnp.isfinite(loss) & (jnp.abs(loss - previous) <= tol)
-        converges = running & ~diverges & meets
-        steps_on = running & ~diverges & ~converges
-        updates, new_state = optimizer.update(grads, state, theta)
-        new_theta = apply_updates(theta, updates)
-
-        def pick(flag: Any, a: Any, b: Any) -> Any:
-            return jax.tree.map(lambda u, v: jnp.where(flag, u, v), a, b)
-
-        kept_theta = pick(diverges, before, theta)  # the state a run ends with
-        kept_state = pick(diverges, state_before, state)
-        final = jnp.where(diverges, previous, jnp.where(converges, loss, final))
-        record = jnp.where(running & ~diverges, loss, final)
-        next_carry = (
-            pick(steps_on, new_theta, kept_theta),
-            pick(steps_on, new_state, kept_state),
-            pick(steps_on, theta, before),
-            pick(steps_on, state, state_before),
-            jnp.where(steps_on, loss, previous),
-            steps_on,
-            converged | converges,
-            jnp.where(diverges, jnp.maximum(t - 1, 0), jnp.where(converges, t, stopped_at)),
-            final,
-        )
-        epoch_end = steps_on & ((t + 1) % plan.updates_per_epoch == 0)
-        epoch_record = (
-            jax.lax.cond(epoch_end, lambda: whole(new_theta).astype(dtype), lambda: inf)
-            if plan.n_epochs is not None
-            else None
-        )
-        return next_carry, (record, epoch_record)
-
-    ts = jnp.arange(plan.n_updates)
-    carry, (records, epoch_records) = jax.lax.scan(update, carry0, ts)
-    theta, state, before, state_before, _, running, converged, stopped_at, _ = carry
-    # the last update passes the divergence test on the next batch, or is rejected
-    last_bad = running & bad(batch_loss(theta, plan.n_updates).astype(dtype))
-    theta = jax.tree.map(lambda a, b: jnp.where(last_bad, a, b), before, theta)
-    state = jax.tree.map(lambda a, b: jnp.where(last_bad, a, b), state_before, state)
-    last = plan.n_updates - 1
-    diverged = (~running & ~converged) | last_bad
-    stopped_at = jnp.where(last_bad, last, stopped_at)
-    steps_taken = jnp.where(running & ~last_bad, plan.n_updates, stopped_at)
-    final_loss = whole(theta)
+def _result(spec: _Spec, run: _Run, records: Array, epoch_records: Array | None) -> FitResult:
+    """After the last update: its divergence test on the next batch, and the result."""
+    plan = spec.plan
+    last_bad = run.running & spec.bad(spec.batch_loss(run.theta, plan.n_updates).astype(spec.dtype))
+    theta = _pick(last_bad, run.before, run.theta)
+    state = _pick(last_bad, run.state_before, run.state)
+    diverged = (~run.running & ~run.converged) | last_bad
+    stopped_at = jnp.where(last_bad, plan.n_updates - 1, run.stopped_at)
+    steps_taken = jnp.where(run.running & ~last_bad, plan.n_updates, stopped_at)
+    final_loss = spec.whole(theta)
     epoch_losses = None
     if plan.n_epochs is not None:  # epochs that end after the run did: its final loss
         ends = (jnp.arange(plan.n_epochs) + 1) * plan.updates_per_epoch - 1
@@ -203,10 +179,42 @@ def reference_fit(
         opt_state=state,
         losses=records[:: plan.record_every],
         steps=steps_taken.astype(jnp.int32),
-        converged=converged,
+        converged=run.converged,
         diverged=diverged,
         diverged_at=jnp.where(diverged, stopped_at, -1).astype(jnp.int32),
         final_loss=final_loss,
         epoch_losses=epoch_losses,
         param_history=None,
     )
+
+
+def reference_fit(
+    loss_fn: LossFn,
+    params: Params,
+    data: Batch | None,
+    optimizer: GradientTransformation,
+    *,
+    key: PRNGKey | None = None,
+    **options: Any,
+) -> FitResult:
+    """One run, update by update, as the module docs state it.
+
+    Takes :func:`jaxgd.fit`'s loop keywords (``steps``, ``epochs``, ``batch_size``,
+    ``tol``, ``record_every``, ``stop_on``, ``sampling``, ``drop_last``,
+    ``loss_with_key``, ``max_loss_ratio``); ``param_history`` is always None.
+    """
+    options = LoopOptions(**options)
+    if options.record_params:
+        raise ValueError("reference_fit records no parameters; leave record_params=False.")
+    plan = make_plan(loss_fn, data, options)
+    data = None if data is None else tuple(jnp.asarray(a) for a in data)
+    dtype = loss_dtype(params)
+    spec = _Spec(plan, optimizer, data, as_key(0 if key is None else key), options.tol, dtype, None)
+    spec = spec._replace(limit=_limit(plan, spec.whole, params, dtype))
+    state = optimizer.init(params)
+    inf = jnp.array(jnp.inf, dtype)
+    start = _Run(params, state, params, state, inf, jnp.array(True), jnp.array(False), 0, inf)
+    run, (records, epoch_records) = jax.lax.scan(
+        functools.partial(_update, spec), start, jnp.arange(plan.n_updates)
+    )
+    return _result(spec, run, records, epoch_records)

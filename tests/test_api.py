@@ -32,3 +32,16 @@ def test_import_jaxgd_does_not_import_jax_until_it_is_used():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.split() == ["False", "True"], done.stderr
+
+
+def test_fit_and_sweep_take_every_loop_option_with_the_same_default():
+    import dataclasses
+    import inspect
+
+    from jaxgd._engine.plan import LoopOptions
+
+    for function in (jaxgd.fit, jaxgd.sweep):
+        parameters = inspect.signature(function).parameters
+        for field in dataclasses.fields(LoopOptions):
+            assert parameters[field.name].kind is inspect.Parameter.KEYWORD_ONLY
+            assert parameters[field.name].default == field.default, (function, field.name)

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgd._layout import lane_map, swapped_permutation
+from jaxgd._engine.lanes import lane_map, swapped_permutation
 
 LANES = 8
 

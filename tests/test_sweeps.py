@@ -225,7 +225,9 @@ def test_lanes_in_blocks_equal_lanes_in_one_block(monkeypatch, lanes_per_block):
         tol=1e-4,
         record_params=True,
     )
-    monkeypatch.setattr(sweeps, "choose_lanes_per_block", lambda flops, chunk, devices: chunk)
+    monkeypatch.setattr(
+        sweeps.placement, "choose_lanes_per_block", lambda flops, chunk, devices: chunk
+    )
     whole = sweep(problem.loss_fn, problem.init_fn, problem.data, sgd, **kwargs)
     assert (whole.status == "diverged").any() and (whole.status == "completed").any()
     monkeypatch.setattr(
@@ -252,7 +254,7 @@ def test_lanes_per_block_rule(monkeypatch):
             self.platform = platform
 
     cpu = [Device("cpu")]
-    monkeypatch.setattr(sweeps.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(sweeps.placement.os, "cpu_count", lambda: 2)
     # accelerators and several devices: the whole chunk is one block
     assert sweeps.choose_lanes_per_block(10**9, 64, [Device("gpu")]) == 64
     assert sweeps.choose_lanes_per_block(10**9, 64, cpu * 2) == 64
@@ -270,19 +272,9 @@ def test_lane_cost_counts_matrix_products():
     from jaxgd import sweeps
 
     def plan_for(problem):
-        return sweeps.make_plan(
-            problem.loss_fn,
-            problem.data,
-            steps=1,
-            epochs=None,
-            batch_size=None,
-            sampling="shuffle",
-            drop_last=False,
-            tol=None,
-            stop_on="loss_change",
-            record_every=1,
-            record_params=False,
-        )
+        from jaxgd._engine.plan import LoopOptions, make_plan
+
+        return make_plan(problem.loss_fn, problem.data, LoopOptions(steps=1))
 
     costs = []
     for width in (32, 64):

@@ -6,6 +6,7 @@ import pytest
 
 import jaxgd
 from jaxgd import problems
+from jaxgd._engine import chunks
 from jaxgd.losses import mse
 from jaxgd.optim import apply_updates, sgd
 from jaxgd.schedules import exponential_decay, inverse_time_schedule
@@ -183,20 +184,20 @@ def test_bad_data_raises():
         jaxgd.fit(problem.loss_fn, start, (x, y[:99]), sgd(0.1), steps=2)
 
 
-def test_data_found_finite_is_remembered_only_while_that_array_lives():
-    # check_data remembers finite JAX arrays by identity; a later array, even one that
-    # reuses a freed array's id, must be checked afresh.
-    from jaxgd.train import _FINITE_ARRAYS, check_data
+def test_every_new_array_is_checked_for_non_finite_values():
+    # nothing is remembered between calls: an array made after a finite one was accepted,
+    # even one that reuses the freed array's memory, is checked afresh.
+    from jaxgd._engine.checks import check_data
 
     for _ in range(20):
         finite = jnp.arange(6.0).reshape(3, 2)
         assert check_data((finite, jnp.zeros(3))) == 3
-        assert id(finite) in _FINITE_ARRAYS
         del finite
         bad = jnp.arange(6.0).reshape(3, 2).at[1, 1].set(jnp.inf)
         with pytest.raises(ValueError, match="x contains NaN or infinite"):
             check_data((bad, jnp.zeros(3)))
-        assert id(bad) not in _FINITE_ARRAYS
+        with pytest.raises(ValueError, match="y contains NaN or infinite"):
+            check_data((jnp.zeros((3, 2)), jnp.zeros(3).at[2].set(jnp.nan)))
 
 
 @pytest.mark.parametrize("lr", [-0.1, float("nan"), float("inf")])
@@ -295,8 +296,26 @@ def test_epoch_order_is_a_permutation_sorted_by_the_random_bits(n):
     order = np.asarray(jaxgd.train.epoch_order(key, 7, n))
     assert sorted(order.tolist()) == list(range(n))
     bits = np.asarray(jax.random.bits(jax.random.fold_in(key, 7), (n,), jnp.uint32))
-    kept = 32 if n > jaxgd.train.PACKED_ORDER_MAX_EXAMPLES else 32 - max(1, (n - 1).bit_length())
+    # the key keeps 32 bits less an index's while at least 20 remain (n <= 4096), else 32
+    kept = 32 if n > 4096 else 32 - max(1, (n - 1).bit_length())
     np.testing.assert_array_equal(order, np.argsort(bits >> (32 - kept), kind="stable"))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 100, 1000, 4095, 4096, 4097, 5000])
+def test_the_engine_order_equals_the_definition_even_on_tied_keys(n):
+    from jaxgd._engine.order import fast_epoch_order, order_by_keys, order_by_packed_keys
+
+    key = jax.random.key(11)
+    for epoch in range(3):
+        np.testing.assert_array_equal(
+            fast_epoch_order(key, epoch, n), jaxgd.train.epoch_order(key, epoch, n)
+        )
+    # bits drawn from a few values only: most keys tie, and their low bits disagree with
+    # the index order, which only the index tie-break of the definition decides
+    rng = np.random.default_rng(n)
+    few = rng.choice(np.uint32(2**32 - 1), size=3, replace=False).astype(np.uint32)
+    bits = jnp.asarray(rng.choice(few, size=n) ^ rng.integers(0, 2**12, size=n, dtype=np.uint32))
+    np.testing.assert_array_equal(order_by_packed_keys(bits), order_by_keys(bits))
 
 
 def test_replacement_sampling_draws_from_fold_in_of_the_update(x64):
@@ -461,7 +480,7 @@ def test_results_do_not_depend_on_the_chunk_length(case, monkeypatch, x64):
     params = problem.init_fn(jax.random.key(1))
 
     def run(chunk):
-        monkeypatch.setattr(jaxgd.train, "CHUNK_UPDATES", chunk)
+        monkeypatch.setattr(chunks, "CHUNK_UPDATES", chunk)
         jax.clear_caches()
         return jaxgd.fit(
             problem.loss_fn, params, problem.data, optimizer, key=jax.random.key(2), **settings
@@ -477,7 +496,7 @@ def test_results_do_not_depend_on_the_chunk_length(case, monkeypatch, x64):
                 np.testing.assert_allclose(leaf_a, leaf_b, rtol=1e-12, atol=0, err_msg=name)
     fast = results[-1]
     if case == "diverged":
-        assert bool(fast.diverged) and int(fast.diverged_at) % jaxgd.train.CHUNK_UPDATES != 0
+        assert bool(fast.diverged) and int(fast.diverged_at) % chunks.CHUNK_UPDATES != 0
         assert np.all(np.isfinite(np.asarray(fast.losses)))
     if case in ("converged", "grad-norm"):
         assert bool(fast.converged) and int(fast.steps) < settings["steps"]

@@ -1,14 +1,14 @@
-"""Lanes into matrix products without moving data: ``lane_map``, a ``vmap`` that absorbs transposes.
+"""Lanes: what differs between the runs of one program, and ``lane_map``, the ``vmap``
+that maps a lane's function over them, absorbing the transposes vmap writes after products.
 
 ``jax.vmap`` places a lane axis where each primitive's batching rule puts it. For a
 matrix product with one lane-batched operand, the rule puts the lane axis among the
 free axes of that operand, so ``x @ θ`` with data ``x [m, n]`` and lane parameters
 ``θ [lanes, n, 1]`` comes out as ``[m, lanes, 1]``; the next element-wise operation with
 unbatched data (``− y``) moves the lanes to the front, a ``transpose`` of a whole
-``lanes × m`` array. XLA:CPU runs such a transpose at about 1.6 ns per element,
-unfused; with 4,096 lanes on 100 examples it costs more than the training arithmetic
-(measured: two of them took 1.3 s of 1.7 s for 1,000 updates of Géron's notebook model).
-How a model is written decides whether it pays this: ``x * w + b`` never does.
+``lanes × m`` array, which XLA:CPU runs unfused; with thousands of lanes it can cost
+more than the training arithmetic (measured in ``benchmarks/RESULTS.md``). How a model
+is written decides whether it pays this: ``x * w + b`` never does.
 
 ``lane_map(fn)`` traces ``jax.vmap(fn)`` to a jaxpr and evaluates it with one algebraic
 rewrite: a matrix product whose only use is a transpose is computed as the product of
@@ -25,12 +25,14 @@ are seen. Everything else binds as traced.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 from jax.extend import core as jax_core
+
+from jaxgd._types import PRNGKey
 
 DimensionNumbers = tuple[tuple[Sequence[int], Sequence[int]], tuple[Sequence[int], Sequence[int]]]
 
@@ -178,3 +180,35 @@ def lane_map(fn: Callable[..., Any], in_axes: Any = 0) -> Callable[..., Any]:
         return jax.tree.unflatten(jax.tree.structure(out_shape), outs)
 
     return run
+
+
+class Lanes(NamedTuple):
+    """What differs between the lanes of one program, each leaf with a leading lane axis.
+
+    ``hyperparameters`` is the pytree that the program's ``make_optimizer`` turns into
+    a lane's optimizer; ``keys`` are the lanes' data-order keys. A single run (``fit``)
+    is the same program without the lane axis: ``keys`` is then one key.
+    """
+
+    hyperparameters: Any
+    keys: PRNGKey
+
+    @property
+    def batched(self) -> bool:
+        return self.keys.ndim == 1
+
+    def map(self, fn: Callable[..., Any], lane_args: int | None = None) -> Callable[..., Any]:
+        """``fn`` of one lane, applied to every lane (:func:`lane_map`, a
+        ``jax.vmap`` whose matrix products absorb the transposes vmap writes after them;
+        ``fn`` as is for a single run).
+
+        With ``lane_args``, only the first ``lane_args`` arguments carry the lane axis; the
+        others are shared by every lane.
+        """
+        if not self.batched:
+            return fn
+        if lane_args is None:
+            return lane_map(fn)
+        return lambda *args: lane_map(lambda *mapped: fn(*mapped, *args[lane_args:]))(
+            *args[:lane_args]
+        )

@@ -1,0 +1,380 @@
+"""``sweep``: every lane, chunk by chunk, through one compiled, vmapped program."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgd._engine.checks import as_arrays, check_flag, check_loss_fn
+from jaxgd._engine.lanes import Lanes
+from jaxgd._engine.plan import DEFAULT_MAX_LOSS_RATIO, LoopOptions, Plan, make_plan
+from jaxgd._engine.run import run
+from jaxgd._engine.state import FitResult
+from jaxgd._keys import as_key
+from jaxgd._types import Array, Batch, InitFn, LossFn, PRNGKey
+from jaxgd.sweeps import placement
+from jaxgd.sweeps.checks import check_init_fn, check_lane_optimizers, is_transformation, seed_list
+from jaxgd.sweeps.results import SweepResult
+from jaxgd.sweeps.space import Configurations, configurations, program_groups
+
+
+def lane_keys(key: PRNGKey | int, seed: int) -> tuple[PRNGKey, PRNGKey]:
+    """``(init_key, data_key)`` of the lanes with seed ``seed`` in a sweep started from ``key``.
+
+    ``key`` as :func:`jaxgd.sweep` takes it (a typed key, a legacy raw key or an int seed).
+    """
+    if isinstance(seed, (int, np.integer)) and not 0 <= seed < 2**32:
+        raise ValueError(f"seed={seed} must be in [0, 2**32), as the sweep's seeds are.")
+    lanes_key = jax.random.split(as_key(key))[1]
+    init_key, data_key = jax.random.split(jax.random.fold_in(lanes_key, seed))
+    return init_key, data_key
+
+
+def _lane_optimizer(factory: Callable[..., Any], static_hp: tuple, hyperparameters: dict):
+    return factory(**dict(static_hp), **hyperparameters)
+
+
+@functools.partial(
+    jax.jit, static_argnames=("plan", "factory", "static_hp", "init_fn", "lanes_per_block")
+)
+def _run_lanes(
+    plan, factory, static_hp, init_fn, data, tol, key, lane_hp, lane_seeds, lanes_per_block
+):
+    """Every lane of a chunk: :func:`jaxgd.train.run` over hyperparameters and seeds.
+
+    Each lane derives its keys from the sweep's ``key`` and its seed with
+    :func:`lane_keys`, so the program depends on the chunk size only. The lanes run in
+    blocks of ``lanes_per_block``, one block after another inside the program (see
+    :func:`choose_lanes_per_block`); lanes are independent, so blocks change no result.
+    """
+    make_optimizer = functools.partial(_lane_optimizer, factory, static_hp)
+
+    def run_block(block_hp: Any, block_seeds: Array) -> tuple[FitResult, Array]:
+        init_keys, data_keys = jax.vmap(lambda seed: lane_keys(key, seed))(block_seeds)
+        params = jax.vmap(init_fn)(init_keys)
+        result = run(plan, make_optimizer, Lanes(block_hp, data_keys), params, data, tol)
+        result = result._replace(opt_state=None)  # a SweepResult keeps none: not copied out
+        return result, _lowest_finite(result.losses, result.final_loss)
+
+    n_lanes = lane_seeds.shape[0]
+    if lanes_per_block >= n_lanes:
+        return run_block(lane_hp, lane_seeds)
+    n_blocks = n_lanes // lanes_per_block
+    blocks = jax.tree.map(
+        lambda a: a.reshape(n_blocks, lanes_per_block, *a.shape[1:]), (lane_hp, lane_seeds)
+    )
+    result, lowest = jax.lax.map(lambda block: run_block(*block), blocks)
+
+    def lanes_first(a: Array) -> Array:  # [blocks, block, …] -> [lanes, …]
+        return a.reshape(n_lanes, *a.shape[2:])
+
+    def records_first(a: Array) -> Array:  # [blocks, records, block, …] -> [records, lanes, …]
+        return jnp.moveaxis(a, 0, 1).reshape(a.shape[1], n_lanes, *a.shape[3:])
+
+    histories = {"losses": result.losses, "param_history": result.param_history}
+    result = jax.tree.map(lanes_first, result._replace(losses=None, param_history=None))
+    result = result._replace(**jax.tree.map(records_first, histories))
+    return result, lanes_first(lowest)
+
+
+def _lowest_finite(losses: Array, final_loss: Array) -> Array:
+    """Per lane: the lowest finite recorded or final loss (+inf if none is finite).
+
+    ``losses`` is records-first, ``[records, lanes]``, as :func:`jaxgd.train.run` returns it.
+    A history holds finite losses only, or +inf where a run's very first loss was not
+    finite: a run stops at its first non-finite loss and from there repeats the loss of
+    its final parameters. So its plain minimum needs no mask (a mask made XLA write a
+    masked copy of the whole history first).
+    """
+    final_loss = final_loss.astype(losses.dtype)
+    return jnp.minimum(
+        jnp.min(losses, axis=0), jnp.where(jnp.isfinite(final_loss), final_loss, jnp.inf)
+    )
+
+
+def _on_host_lanes_first(result: FitResult, n_lanes: int) -> FitResult:
+    """The first ``n_lanes`` lanes of ``result`` as NumPy arrays, every field lanes-first.
+
+    The histories come records-first from the program; their lanes-first form is a
+    transposed view (no copy).
+    """
+    lanes_first = functools.partial(np.moveaxis, source=0, destination=1)
+    result = result._replace(
+        losses=lanes_first(np.asarray(result.losses)),
+        param_history=jax.tree.map(lambda a: lanes_first(np.asarray(a)), result.param_history),
+    )
+    return jax.tree.map(lambda a: np.asarray(a)[:n_lanes], result)
+
+
+def sweep(
+    loss_fn: LossFn,
+    init_fn: InitFn,
+    data: Batch | None,
+    optimizer: Callable[..., Any],
+    *,
+    grid: Mapping[str, Sequence[Any]] | None = None,
+    random: Mapping[str, Any] | None = None,
+    n_random: int | None = None,
+    seeds: int | Sequence[int] = 1,
+    steps: int | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    key: PRNGKey,
+    tol: float | None = None,
+    record_every: int = 1,
+    chunk_size: int | None = None,
+    devices: int | Sequence[jax.Device] | None = None,
+    progress: bool | None = None,
+    stop_on: str = "loss_change",
+    sampling: str = "shuffle",
+    drop_last: bool = False,
+    record_params: bool = False,
+    loss_with_key: bool = False,
+    memory_budget: int = placement.DEFAULT_MEMORY_BUDGET,
+    max_loss_ratio: float | None = DEFAULT_MAX_LOSS_RATIO,
+) -> SweepResult:
+    """Train every configuration × seed as a lane of one compiled, vmapped program.
+
+    Args:
+      loss_fn: ``loss_fn(params, x, y) -> scalar``.
+      init_fn: ``init_fn(key) -> params``; each seed initialises its own parameters.
+      data: ``(x, y)``, shared by all lanes, or None for an objective of the parameters.
+      optimizer: a factory called with a lane's hyperparameters as keywords, e.g.
+        ``jaxgd.optim.adam`` or ``optax.adam`` (or ``functools.partial`` of one).
+      grid: name -> list of values; every combination is a configuration.
+      random: name -> ``log_uniform(lo, hi)``, ``uniform(lo, hi)`` or ``choice([...])``.
+      n_random: number of random draws (per grid point).
+      seeds: number of seeds (0, 1, …) or an explicit list of seeds.
+      steps, epochs, batch_size, tol, record_every, stop_on, sampling, drop_last,
+        record_params, loss_with_key, max_loss_ratio: as in :func:`jaxgd.fit` (a lane
+        diverges once its loss exceeds ``max_loss_ratio`` × max(its initial loss, the loss
+        of all-zero parameters)).
+      key: the sweep's PRNG key (random search draws and every lane's keys):
+        ``jax.random.key(s)``, ``jax.random.PRNGKey(s)`` or the int seed ``s``.
+      chunk_size: lanes per compiled call; by default the most that fit ``memory_budget``.
+      devices: devices to shard lanes over (a count or a list); default all.
+      progress: a progress bar over lanes; default on when stderr is a terminal.
+      memory_budget: bytes per chunk used to choose ``chunk_size``.
+
+    Every lane's hyperparameters are given to ``optimizer`` (the factory) before anything
+    compiles, so its argument checks (every :mod:`jaxgd.optim` factory checks its
+    arguments) refuse a bad value with the lane's configuration.
+
+    Returns:
+      A :class:`SweepResult`, lanes ordered configuration-major (all seeds of the
+      first configuration, then the next).
+
+    Example:
+      >>> import jax
+      >>> from jaxgd.optim import sgd
+      >>> from jaxgd.problems import geron_linear
+      >>> p = geron_linear()
+      >>> r = sweep(p.loss_fn, p.init_fn, p.data, sgd, grid={"learning_rate": [0.02, 0.1, 0.5]},
+      ...           steps=1000, key=jax.random.key(0))
+      >>> [rec["status"] for rec in r.to_records()]
+      ['completed', 'completed', 'diverged']
+    """
+    options = LoopOptions.pick(locals())
+    _check_sweep_arguments(optimizer, chunk_size, memory_budget)
+    progress = None if progress is None else check_flag("progress", progress)
+    key = as_key(key)
+    plan = make_plan(loss_fn, data, options)
+    data = as_arrays(data)
+    check_loss_fn(loss_fn, check_init_fn(init_fn, key), data)
+    seeds = seed_list(seeds)
+    configs = configurations(optimizer, grid, random, n_random, key)
+    groups = program_groups(configs)
+    check_lane_optimizers(optimizer, configs, groups)
+    n_lanes = configs.count * len(seeds)
+    chunks = _chunking(
+        plan,
+        init_fn,
+        data,
+        key,
+        n_lanes,
+        chunk_size,
+        memory_budget,
+        placement.resolve_devices(devices),
+    )
+    shared = (data, None if tol is None else jnp.asarray(tol), key)
+    if not placement.on_the_default_device(shared, chunks.devices):
+        shared = placement.put(shared, chunks.replicated)  # one transfer for all the lanes share
+    show = progress if progress is not None else sys.stderr.isatty()
+    outputs: list[tuple[np.ndarray, Any]] = []
+    with _progress_bar(n_lanes if show else None) as bar:
+        for static, members in groups.items():
+            outputs += _run_group(
+                plan, optimizer, init_fn, shared, configs, static, members, seeds, chunks, bar
+            )
+    return _assemble(configs, seeds, outputs, plan)
+
+
+def _check_sweep_arguments(optimizer: Any, chunk_size: Any, memory_budget: Any) -> None:
+    if chunk_size is not None and (
+        isinstance(chunk_size, bool)
+        or not isinstance(chunk_size, (int, np.integer))
+        or chunk_size <= 0
+    ):
+        raise ValueError(
+            f"chunk_size={chunk_size!r} must be a positive integer (or None for automatic)."
+        )
+    if is_transformation(optimizer):
+        raise TypeError(
+            "optimizer is a transformation (such as sgd(0.1)); sweep needs the factory that "
+            "builds one from a lane's hyperparameters: pass jaxgd.optim.sgd itself, "
+            "with grid={'learning_rate': [...]}."
+        )
+    if not callable(optimizer):
+        raise TypeError(
+            "optimizer must be a factory called with hyperparameters as keywords, "
+            f"e.g. jaxgd.optim.adam; got {optimizer!r}."
+        )
+    if isinstance(memory_budget, bool) or not isinstance(memory_budget, (int, np.integer)):
+        raise TypeError(f"memory_budget={memory_budget!r} must be a number of bytes (an int).")
+    if memory_budget <= 0:
+        raise ValueError(f"memory_budget={memory_budget!r} must be a positive number of bytes.")
+
+
+class _Chunking(NamedTuple):
+    """How a sweep's lanes are cut and placed: ``chunk_size`` lanes per compiled call, in
+    blocks of ``lanes_per_block``, sharded over ``devices``."""
+
+    chunk_size: int
+    lanes_per_block: int
+    devices: list[jax.Device]
+    lane_sharding: Any
+    replicated: Any
+
+
+def _chunking(
+    plan: Plan,
+    init_fn: InitFn,
+    data: Batch | None,
+    key: PRNGKey,
+    n_lanes: int,
+    chunk_size: int | None,
+    memory_budget: int,
+    devices: list[jax.Device],
+) -> _Chunking:
+    """The chunk size (by memory unless given), a multiple of the devices and of the block."""
+    if chunk_size is None:
+        lane_bytes = placement.estimate_lane_bytes(plan, init_fn, data, key)
+        chunk_size = placement.choose_chunk_size(lane_bytes, n_lanes, memory_budget)
+    chunk_size = min(int(chunk_size), n_lanes)
+    chunk_size = math.ceil(chunk_size / len(devices)) * len(devices)
+    step_flops = placement.estimate_lane_cost(plan, init_fn, data, key).step_flops
+    lanes_per_block = placement.choose_lanes_per_block(step_flops, chunk_size, devices)
+    chunk_size = math.ceil(chunk_size / lanes_per_block) * lanes_per_block
+    return _Chunking(chunk_size, lanes_per_block, devices, *placement.lane_sharding(devices))
+
+
+@contextlib.contextmanager
+def _progress_bar(total: int | None) -> Iterator[Any]:
+    """A progress bar over ``total`` lanes on stderr (``None``: no bar)."""
+    if total is None:
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc="sweep", unit="lane", file=sys.stderr)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def _run_group(
+    plan: Plan,
+    optimizer: Callable[..., Any],
+    init_fn: InitFn,
+    shared: tuple[Any, Any, Any],
+    configs: Configurations,
+    static: tuple,
+    members: np.ndarray,
+    seeds: list[int],
+    chunks: _Chunking,
+    bar: Any,
+) -> list[tuple[np.ndarray, Any]]:
+    """The lanes of one program group, chunk by chunk: ``(lane indices, results)`` pairs.
+
+    Lane ``j`` of the group is configuration ``members[j // n_seeds]`` with seed
+    ``seeds[j % n_seeds]``; a last, partial chunk is padded with copies of its last lane.
+    """
+    static_names = {n for n, _ in static}
+    values = {
+        n: np.asarray(column[members], np.float64)
+        for n, column in sorted(configs.columns.items())
+        if n not in static_names
+    }
+    float_dtype = np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
+    seed_values = np.asarray(seeds, np.uint32)
+    n_seeds, size = len(seeds), chunks.chunk_size
+    on_cpu = all(device.platform == "cpu" for device in chunks.devices)
+    outputs = []
+    group_lanes = len(members) * n_seeds
+    for start in range(0, group_lanes, size):
+        local = np.arange(start, min(start + size, group_lanes))
+        padded = np.concatenate([local, np.full(size - len(local), local[-1])])
+        hp = {n: np.asarray(v[padded // n_seeds], float_dtype) for n, v in values.items()}
+        lane_hp, lane_seeds = placement.put_lanes(
+            (hp, seed_values[padded % n_seeds]), chunks.lane_sharding, len(chunks.devices)
+        )
+        fit_result, best = placement.gather(
+            _run_lanes(
+                plan,
+                optimizer,
+                static,
+                init_fn,
+                *shared,
+                lane_hp,
+                lane_seeds,
+                chunks.lanes_per_block,
+            ),
+            on_cpu,
+        )
+        lane_index = np.asarray(members)[local // n_seeds] * n_seeds + local % n_seeds
+        n_real = len(local)
+        outputs.append(
+            (lane_index, (_on_host_lanes_first(fit_result, n_real), np.asarray(best)[:n_real]))
+        )
+        if bar is not None:
+            bar.update(n_real)
+    return outputs
+
+
+def _assemble(configs: Configurations, seeds: list[int], outputs, plan: Plan) -> SweepResult:
+    order = np.concatenate([index for index, _ in outputs])
+    if len(outputs) == 1 and np.array_equal(order, np.arange(len(order))):
+        merged, best = outputs[0][1]  # one chunk, lanes in order: no copies
+    else:
+        inverse = np.argsort(order)
+        merged, best = jax.tree.map(
+            lambda *parts: np.concatenate(parts)[inverse], *[result for _, result in outputs]
+        )
+    n_seeds = len(seeds)
+    hyperparameters = {n: np.repeat(column, n_seeds) for n, column in configs.columns.items()}
+    status = np.where(
+        merged.diverged, "diverged", np.where(merged.converged, "converged", "completed")
+    )
+    return SweepResult(
+        hyperparameters=hyperparameters,
+        seeds=np.tile(np.asarray(seeds), configs.count),
+        final_loss=np.asarray(merged.final_loss, np.float64),
+        best_loss=best.astype(np.float64),
+        status=status,
+        steps=np.asarray(merged.steps),
+        diverged_at=np.asarray(merged.diverged_at),
+        losses=np.asarray(merged.losses),
+        record_every=plan.record_every,
+        params=merged.params,
+        epoch_losses=merged.epoch_losses,
+        param_history=merged.param_history,
+    )
