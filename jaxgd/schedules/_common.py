@@ -75,3 +75,11 @@ def check_scales(boundaries_and_scales: Any) -> None:
                 f"boundaries_and_scales[{boundary}]={scale} must be >= 0: the factors "
                 "multiply the value (pass 0 to stop it, 0.1 to divide it by 10)."
             )
+
+
+def check_decay_options(staircase: Any, end_value: Any) -> None:
+    """Check :func:`exponential_decay`'s ``staircase`` (a flag) and ``end_value`` (``None``
+    or a number), in that function's order: ``end_value`` first."""
+    if end_value is not None:
+        check_numbers(end_value=end_value)
+    check_flag("staircase", staircase)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 from jax.tree_util import Partial
 
 from jaxgd._types import Array, ArrayLike
-from jaxgd.schedules._common import check_flag, check_numbers, fails
+from jaxgd.schedules._common import check_decay_options, check_numbers, fails
 from jaxgd.schedules._polynomial import constant_schedule
 
 
@@ -78,9 +78,7 @@ def exponential_decay(
         decay_rate=decay_rate,
         transition_begin=transition_begin,
     )
-    if end_value is not None:
-        check_numbers(end_value=end_value)
-    check_flag("staircase", staircase)
+    check_decay_options(staircase, end_value)
     if transition_steps <= 0:
         return constant_schedule(init_value)
     transition_begin = max(transition_begin, 0)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import jax.numpy as jnp
 from jax.tree_util import Partial
 
 from jaxgd._types import ArrayLike
-from jaxgd.schedules._common import Schedule, check_flag, check_numbers
+from jaxgd.schedules._common import Schedule, check_decay_options, check_numbers
 from jaxgd.schedules._decay import cosine_decay_schedule, exponential_decay
 from jaxgd.schedules._polynomial import linear_schedule
 
@@ -86,6 +86,24 @@ def _ratio(end_value: ArrayLike, peak_value: ArrayLike) -> Any:
     return jnp.where(peak_value == 0.0, 0.0, end_value / safe_peak)
 
 
+def _after_warmup(
+    init_value: ArrayLike,
+    peak_value: ArrayLike,
+    warmup_steps: int,
+    factory: Callable[..., Partial],
+    /,
+    **kwargs: Any,
+) -> Partial:
+    """``factory(**kwargs)`` after a linear warm-up from I to P over W steps, as optax joins them.
+
+    The warm-up is built first, as in optax, then the schedule that follows it.
+    """
+    warmup = linear_schedule(
+        init_value=init_value, end_value=peak_value, transition_steps=warmup_steps
+    )
+    return Partial(_join, (warmup, factory(**kwargs)), (warmup_steps,))
+
+
 def warmup_cosine_decay_schedule(
     init_value: ArrayLike,
     peak_value: ArrayLike,
@@ -136,16 +154,16 @@ def warmup_cosine_decay_schedule(
             "decay_steps is the whole schedule, warm-up included (the cosine decay lasts "
             "decay_steps - warmup_steps steps)."
         )
-    schedules = (
-        linear_schedule(init_value=init_value, end_value=peak_value, transition_steps=warmup_steps),
-        cosine_decay_schedule(
-            init_value=peak_value,
-            decay_steps=decay_steps - warmup_steps,
-            alpha=_ratio(end_value, peak_value),
-            exponent=exponent,
-        ),
+    return _after_warmup(
+        init_value,
+        peak_value,
+        warmup_steps,
+        cosine_decay_schedule,
+        init_value=peak_value,
+        decay_steps=decay_steps - warmup_steps,
+        alpha=_ratio(end_value, peak_value),
+        exponent=exponent,
     )
-    return Partial(_join, schedules, (warmup_steps,))
 
 
 def warmup_constant_schedule(
@@ -206,13 +224,12 @@ def warmup_exponential_decay_schedule(
       init_value: I, the value at count 0.
       peak_value: P, the value at the end of the warm-up.
       warmup_steps: W, the length of the warm-up (``W <= 0``: no warm-up).
-      transition_steps: T, the number of steps over which the value is
-        multiplied by r.
+      transition_steps: T, as in :func:`exponential_decay`.
       decay_rate: r.
       transition_begin: B, the number of steps after the warm-up during which
         the value stays at P.
-      staircase: floor the exponent, decaying in discrete jumps every T steps.
-      end_value: E, a bound the value does not pass (``None``: no bound).
+      staircase: as in :func:`exponential_decay`.
+      end_value: E, as in :func:`exponential_decay` (``None``: no bound).
 
     Returns:
       The schedule, a :class:`~jax.tree_util.Partial` ``count -> value``.
@@ -230,21 +247,19 @@ def warmup_exponential_decay_schedule(
         decay_rate=decay_rate,
         transition_begin=transition_begin,
     )
-    if end_value is not None:
-        check_numbers(end_value=end_value)
-    check_flag("staircase", staircase)
-    schedules = (
-        linear_schedule(init_value=init_value, end_value=peak_value, transition_steps=warmup_steps),
-        exponential_decay(
-            init_value=peak_value,
-            transition_steps=transition_steps,
-            decay_rate=decay_rate,
-            transition_begin=transition_begin,
-            staircase=staircase,
-            end_value=end_value,
-        ),
+    check_decay_options(staircase, end_value)
+    return _after_warmup(
+        init_value,
+        peak_value,
+        warmup_steps,
+        exponential_decay,
+        init_value=peak_value,
+        transition_steps=transition_steps,
+        decay_rate=decay_rate,
+        transition_begin=transition_begin,
+        staircase=staircase,
+        end_value=end_value,
     )
-    return Partial(_join, schedules, (warmup_steps,))
 
 
 def sgdr_schedule(cosine_kwargs: Iterable[Mapping[str, Any]]) -> Partial:

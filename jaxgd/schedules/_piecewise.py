@@ -136,7 +136,24 @@ def piecewise_interpolate_schedule(
     )
 
 
-def _check_onecycle(transition_steps: Any, div_factor: Any, final_div_factor: Any) -> None:
+def _check_onecycle(
+    transition_steps: Any,
+    peak_value: Any,
+    fractions: dict[str, Any],
+    div_factor: Any,
+    final_div_factor: Any,
+) -> None:
+    """Check a one-cycle schedule's arguments (``fractions``: ``pct_start``, ``pct_final``).
+
+    Numbers first, in the order of the signature, then ``T > 0``, ``d > 0`` and ``f > 0``.
+    """
+    check_numbers(
+        transition_steps=transition_steps,
+        peak_value=peak_value,
+        **fractions,
+        div_factor=div_factor,
+        final_div_factor=final_div_factor,
+    )
     if not transition_steps > 0:
         raise ValueError(
             f"transition_steps={transition_steps} must be positive: it is the length of the cycle."
@@ -190,15 +207,8 @@ def linear_onecycle_schedule(
       >>> [round(float(s(t)), 4) for t in (0, 15, 30, 85, 100)]
       [0.1, 0.55, 1.0, 0.1, 0.001]
     """
-    check_numbers(
-        transition_steps=transition_steps,
-        peak_value=peak_value,
-        pct_start=pct_start,
-        pct_final=pct_final,
-        div_factor=div_factor,
-        final_div_factor=final_div_factor,
-    )
-    _check_onecycle(transition_steps, div_factor, final_div_factor)
+    fractions = {"pct_start": pct_start, "pct_final": pct_final}
+    _check_onecycle(transition_steps, peak_value, fractions, div_factor, final_div_factor)
     return piecewise_interpolate_schedule(
         "linear",
         peak_value / div_factor,
@@ -228,33 +238,17 @@ def cosine_onecycle_schedule(
     that is :func:`piecewise_interpolate_schedule` ``("cosine", P/d, {⌊a·T⌋: d,
     T: 1/(d·f)})``, as optax builds it (``P/d`` and ``1/(d·f)`` computed here, in Python).
 
-    Args:
-      transition_steps: T > 0, the length of the cycle.
-      peak_value: P, the largest value.
-      pct_start: a, the fraction of the cycle spent rising to P.
-      div_factor: d > 0; the schedule starts at P/d.
-      final_div_factor: f > 0; the schedule ends at P/(d·f).
-
-    Returns:
-      The schedule, a :class:`~jax.tree_util.Partial` ``count -> value``.
-
-    Raises:
-      ValueError: if ``transition_steps <= 0``, or a concrete ``div_factor`` or
-        ``final_div_factor`` is not positive.
+    The arguments (without ``pct_final``), the result and the errors are those of
+    :func:`linear_onecycle_schedule`: T is the length of the cycle, P the peak
+    value, a the fraction of the cycle spent rising to P, d and f the divisors.
 
     Example:
       >>> s = cosine_onecycle_schedule(100, 1.0, pct_start=0.2, div_factor=10.0)
       >>> [round(float(s(t)), 4) for t in (0, 10, 20, 60, 100)]
       [0.1, 0.55, 1.0, 0.5, 0.0]
     """
-    check_numbers(
-        transition_steps=transition_steps,
-        peak_value=peak_value,
-        pct_start=pct_start,
-        div_factor=div_factor,
-        final_div_factor=final_div_factor,
-    )
-    _check_onecycle(transition_steps, div_factor, final_div_factor)
+    fractions = {"pct_start": pct_start}
+    _check_onecycle(transition_steps, peak_value, fractions, div_factor, final_div_factor)
     return piecewise_interpolate_schedule(
         "cosine",
         peak_value / div_factor,
