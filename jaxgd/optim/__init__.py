@@ -14,6 +14,15 @@ the factory computes it once, the same way, and keeps it as a leaf of its
 own: a compiled program that receives the leaves as float32 arguments (as
 :func:`jaxgd.fit` does) then uses optax's constants, not ``1 - float32(β₁)``.
 To change a hyperparameter, build a new optimizer rather than editing leaves.
+
+Hyperparameters are checked when the optimizer is built, as far as their values
+are known then (every element of an array is checked; tracers, as inside
+``jit`` or :func:`jaxgd.sweep`, and schedules are not). A hyperparameter of the
+wrong kind is a ``TypeError``: one that is not a real number or an array of them
+(a str, a list, a bool, ``None`` where optax has no ``None``, a function where
+optax takes no schedule), a flag that is not a bool, a dtype that is not one. A
+known value outside its range is a ``ValueError`` naming the argument, the value
+and where it is in its array; each factory's docstring lists its ranges.
 """
 
 from jaxgd.optim.adadelta import AdadeltaHyperparams, AdadeltaState, adadelta

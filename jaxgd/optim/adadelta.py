@@ -37,10 +37,7 @@ class _AdadeltaInit(NamedTuple):
 
 
 class AdadeltaHyperparams(NamedTuple):
-    """The hyperparameters of :func:`adadelta`, the leaves of its ``update``.
-
-    ``one_minus_rho`` is ``1 - rho``, computed when the optimizer is built.
-    """
+    """The hyperparameters of :func:`adadelta`, the leaves of its ``update``."""
 
     learning_rate: ScalarOrSchedule | None
     rho: ArrayLike
@@ -112,11 +109,9 @@ def adadelta(
       A :class:`GradientTransformation` whose state is an :class:`AdadeltaState`.
 
     Raises:
-      TypeError: a hyperparameter that is not a real number or an array of them
-        (a str, a list, a bool, ``None`` where optax has no ``None``, a function
-        where optax takes no schedule).
-      ValueError: a known value outside its range (every element of an array
-        is checked; tracers and schedules are not).
+      TypeError: a hyperparameter of the wrong kind (see :mod:`jaxgd.optim`).
+      ValueError: a learning rate, ``eps`` or ``weight_decay`` that is negative or not
+        finite, or ``rho`` outside [0, 1].
 
     Example:
       >>> import jax.numpy as jnp

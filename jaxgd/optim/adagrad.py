@@ -87,11 +87,9 @@ def adagrad(
       A :class:`GradientTransformation` whose state is an :class:`AdagradState`.
 
     Raises:
-      TypeError: a hyperparameter that is not a real number or an array of them
-        (a str, a list, a bool, ``None`` where optax has no ``None``, a function
-        where optax takes no schedule).
-      ValueError: a known value outside its range (every element of an array
-        is checked; tracers and schedules are not).
+      TypeError: a hyperparameter of the wrong kind (see :mod:`jaxgd.optim`).
+      ValueError: a learning rate, ``initial_accumulator_value`` or ``eps`` that is
+        negative or not finite.
 
     Example:
       >>> import jax.numpy as jnp

@@ -33,10 +33,7 @@ class _AdamaxInit(NamedTuple):
 
 
 class AdamaxHyperparams(NamedTuple):
-    """The hyperparameters of :func:`adamax`, the leaves of its ``update``.
-
-    ``one_minus_b1`` is ``1 - b1``, computed when the optimizer is built.
-    """
+    """The hyperparameters of :func:`adamax`, the leaves of its ``update``."""
 
     learning_rate: ScalarOrSchedule
     b1: ArrayLike
@@ -84,11 +81,9 @@ def adamax(
       A :class:`GradientTransformation` whose state is an :class:`AdamaxState`.
 
     Raises:
-      TypeError: a hyperparameter that is not a real number or an array of them
-        (a str, a list, a bool, ``None`` where optax has no ``None``, a function
-        where optax takes no schedule).
-      ValueError: a known value outside its range (every element of an array
-        is checked; tracers and schedules are not).
+      TypeError: a hyperparameter of the wrong kind (see :mod:`jaxgd.optim`).
+      ValueError: a learning rate or ``eps`` that is negative or not finite, or ``b1``
+        or ``b2`` outside [0, 1).
 
     Example:
       >>> import jax.numpy as jnp

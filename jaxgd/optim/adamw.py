@@ -15,11 +15,7 @@ MaskOrFn = Any | Callable[[Params], Any] | None
 
 
 class AdamWHyperparams(NamedTuple):
-    """The hyperparameters of :func:`adamw`, the leaves of its ``update``.
-
-    ``one_minus_b1`` and ``one_minus_b2`` are ``1 - b1`` and ``1 - b2``, computed
-    when the optimizer is built.
-    """
+    """The hyperparameters of :func:`adamw`, the leaves of its ``update``."""
 
     learning_rate: ScalarOrSchedule
     b1: ArrayLike
@@ -83,11 +79,8 @@ def adamw(
       A :class:`GradientTransformation` whose state is an :class:`AdamState`.
 
     Raises:
-      TypeError: a hyperparameter that is not a real number or an array of them
-        (a str, a list, a bool, ``None`` where optax has no ``None``, a function
-        where optax takes no schedule).
-      ValueError: a known value outside its range (every element of an array
-        is checked; tracers and schedules are not).
+      TypeError: a hyperparameter of the wrong kind (see :mod:`jaxgd.optim`).
+      ValueError: as :func:`adam`, or a ``weight_decay`` that is negative or not finite.
 
     Example:
       >>> import jax.numpy as jnp

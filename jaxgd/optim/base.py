@@ -37,10 +37,10 @@ The NamedTuple is a positional-only argument of the shared ``update``, so an
 extra keyword argument that happens to share a hyperparameter's name
 (``learning_rate=...``) is ignored like any other, never taken for it.
 
-Values that optax derives from hyperparameters on Python numbers (``1 - β₁``)
-are computed by the factory and kept as fields of their own (``one_minus_b1``;
-see ``_common.one_minus``). To change a hyperparameter, build a new optimizer
-rather than editing one field.
+Values that optax derives from hyperparameters on Python numbers are computed
+by the factory and kept as fields of their own: ``one_minus_b1`` is ``1 - b1``
+(see ``_common.one_minus`` for why). To change a hyperparameter, build a new
+optimizer rather than editing one field.
 """
 
 from __future__ import annotations

@@ -31,11 +31,7 @@ class _LionInit(NamedTuple):
 
 
 class LionHyperparams(NamedTuple):
-    """The hyperparameters of :func:`lion`, the leaves of its ``update``.
-
-    ``one_minus_b1`` and ``one_minus_b2`` are ``1 - b1`` and ``1 - b2``, computed
-    when the optimizer is built.
-    """
+    """The hyperparameters of :func:`lion`, the leaves of its ``update``."""
 
     learning_rate: ScalarOrSchedule
     b1: ArrayLike
@@ -99,11 +95,9 @@ def lion(
       A :class:`GradientTransformation` whose state is a :class:`LionState`.
 
     Raises:
-      TypeError: a hyperparameter that is not a real number or an array of them
-        (a str, a list, a bool, ``None`` where optax has no ``None``, a function
-        where optax takes no schedule).
-      ValueError: a known value outside its range (every element of an array
-        is checked; tracers and schedules are not).
+      TypeError: a hyperparameter of the wrong kind (see :mod:`jaxgd.optim`).
+      ValueError: a learning rate or ``weight_decay`` that is negative or not finite,
+        or ``b1`` or ``b2`` outside [0, 1).
 
     Example:
       >>> import jax.numpy as jnp

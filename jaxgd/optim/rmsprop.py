@@ -67,10 +67,7 @@ def _inverse_rms(mu_hat: Any, nu_hat: Any, eps: ArrayLike, eps_in_sqrt: bool) ->
 
 
 class RmspropHyperparams(NamedTuple):
-    """The hyperparameters of :func:`rmsprop`, the leaves of its ``update``.
-
-    ``one_minus_decay`` is ``1 - decay``, computed when the optimizer is built.
-    """
+    """The hyperparameters of :func:`rmsprop`, the leaves of its ``update``."""
 
     learning_rate: ScalarOrSchedule
     decay: ArrayLike
@@ -152,11 +149,9 @@ def rmsprop(
       A :class:`GradientTransformation` whose state is an :class:`RmspropState`.
 
     Raises:
-      TypeError: a hyperparameter that is not a real number or an array of them
-        (a str, a list, a bool, ``None`` where optax has no ``None``, a function
-        where optax takes no schedule).
-      ValueError: a known value outside its range (every element of an array
-        is checked; tracers and schedules are not).
+      TypeError: a hyperparameter of the wrong kind (see :mod:`jaxgd.optim`).
+      ValueError: a learning rate, ``eps`` or ``initial_scale`` that is negative or
+        not finite, ``decay`` outside [0, 1], or a momentum outside [0, 1).
 
     Example:
       >>> import jax.numpy as jnp

@@ -88,11 +88,9 @@ def sgd(
       A :class:`GradientTransformation` whose state is an :class:`SgdState`.
 
     Raises:
-      TypeError: a hyperparameter that is not a real number or an array of them
-        (a str, a list, a bool, ``None`` where optax has no ``None``, a function
-        where optax takes no schedule).
-      ValueError: a known value outside its range (every element of an array
-        is checked; tracers and schedules are not).
+      TypeError: a hyperparameter of the wrong kind (see :mod:`jaxgd.optim`).
+      ValueError: a learning rate that is negative or not finite, or a momentum
+        outside [0, 1).
 
     Example:
       >>> import jax.numpy as jnp
