@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxgd._engine.order import epoch_order
+from jaxgd._engine.order import plain_epoch_order
 from jaxgd._engine.plan import LoopOptions, Plan, make_plan
 from jaxgd._engine.state import FitResult
 from jaxgd._engine.step import batch_loss, global_norm, loss_dtype, loss_key
@@ -76,7 +76,7 @@ class _Spec(NamedTuple):
         if plan.sampling == "replacement":
             index = jax.random.randint(jax.random.fold_in(self.key, t), (k,), 0, m)
             return x[index], y[index], None
-        order = epoch_order(self.key, t // plan.updates_per_epoch, m)
+        order = plain_epoch_order(self.key, t // plan.updates_per_epoch, m)
         start = (t % plan.updates_per_epoch) * k
         padded = jnp.concatenate([order, jnp.full((k,), m, order.dtype)])
         index = jax.lax.dynamic_slice_in_dim(padded, start, k)

@@ -1,8 +1,8 @@
 """The data order: which examples update ``t`` sees.
 
-One definition, :func:`epoch_order`, states the order of an epoch; the engine draws
-it with :func:`fast_epoch_order`, which returns the same permutation (tests compare the
-two on many data sizes and on keys tied on purpose). :func:`batch_indices` cuts a
+One definition, :func:`epoch_order`, states the order of an epoch; it is computed by a
+fast path proven equal to the plain reading of the definition (tests compare the two on
+many data sizes and on keys tied on purpose). :func:`batch_indices` cuts a
 chunk's updates out of those orders, or draws them with replacement; :func:`select_batch`
 takes the examples.
 """
@@ -64,16 +64,19 @@ def epoch_order(key: PRNGKey, epoch: Array | int, n_examples: int) -> Array:
 
     Draw 32 random bits per example from ``fold_in(key, epoch)``; an example's sort key
     is the top :func:`key_bits` of them; the examples are sorted by key, equal keys in
-    index order (:func:`order_by_keys`). With at least 20 random bits per key, the
-    expected number of tied pairs, ``n (n − 1) / 2^(key_bits + 1)``, is below 8 per epoch.
-    One random draw and a sort: no key split as in ``jax.random.permutation``.
+    index order. With at least 20 random bits per key, the expected number of tied
+    pairs, ``n (n − 1) / 2^(key_bits + 1)``, is below 8 per epoch. One random draw and a
+    sort: no key split as in ``jax.random.permutation``.
+
+    Computed by :func:`order_by_packed_keys`; :func:`plain_epoch_order` is the same
+    definition written plainly (:func:`order_by_keys`), and tests hold the two equal.
     """
-    return order_by_keys(_epoch_bits(key, epoch, n_examples))
-
-
-def fast_epoch_order(key: PRNGKey, epoch: Array | int, n_examples: int) -> Array:
-    """:func:`epoch_order` by :func:`order_by_packed_keys`: what the engine runs."""
     return order_by_packed_keys(_epoch_bits(key, epoch, n_examples))
+
+
+def plain_epoch_order(key: PRNGKey, epoch: Array | int, n_examples: int) -> Array:
+    """:func:`epoch_order` as its definition reads: an argsort of the keys, stable."""
+    return order_by_keys(_epoch_bits(key, epoch, n_examples))
 
 
 def padded_length(plan: Plan) -> int:
@@ -83,7 +86,7 @@ def padded_length(plan: Plan) -> int:
 
 def _padded_epoch_order(plan: Plan, key: PRNGKey, epoch: Array) -> Array:
     """The epoch's order; with masking, padded with ``n_examples`` (= absent)."""
-    order = fast_epoch_order(key, epoch, plan.n_examples)
+    order = epoch_order(key, epoch, plan.n_examples)
     padding = padded_length(plan) - plan.n_examples
     return jnp.concatenate([order, jnp.full((padding,), plan.n_examples, order.dtype)])
 
