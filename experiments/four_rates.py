@@ -3,8 +3,11 @@
 For f(x) = c·x² the GD step is x ← x − α f'(x) = (1 − α f'') x with f'' = 2c,
 so every step multiplies x by the factor r = 1 − α·f'':
 0 < r < 1 creeps monotonically to 0, −1 < r < 0 overshoots and oscillates but
-converges, r < −1 oscillates with growing amplitude and diverges. With
-c = 1.2 (f'' = 2.4) the notes' four rates show all three behaviours.
+converges, r < −1 oscillates with growing amplitude and diverges. The
+notes do not give their function; the curvature c = 1.2 (f'' = 2.4) was chosen
+here so that their four rates show all three behaviours. Which behaviour a rate
+gives follows from r alone, so the one check is that fit's steps multiply x by
+r, with f'' taken from jax.grad.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
@@ -53,36 +57,35 @@ def run(out_dir: Path, quick: bool = False) -> dict:
         topics="topic 6: rates 0.1, 0.3, 0.8, 0.9; the factor (1 − α·f'')",
     )
     steps = 12
-    second_derivative = 2 * CURVATURE
+    # f'' from jax.grad twice, not from the formula 2c used to build f
+    second_derivative = float(jax.grad(jax.grad(lambda x: f(x[None])))(START))
     rows, paths = [], {}
     for rate in RATES:
         result = jaxgd.fit(f, jnp.array([START]), None, sgd(rate), steps=steps, record_params=True)
         path = np.append(np.asarray(result.param_history)[:, 0], float(result.params[0]))
         paths[rate] = path
         factor = 1 - rate * second_derivative
-        observed = np.abs(path[1:] / path[:-1])
+        ratios = path[1:] / path[:-1]
         rows.append(
             {
                 "learning_rate": rate,
                 "factor": factor,
                 "predicted": predicted_behaviour(factor),
                 "measured": measured_behaviour(path),
-                "measured_ratio": float(np.median(path[1:] / path[:-1])),
+                "measured_ratio": float(np.median(ratios)),
+                "largest_ratio_error": float(np.max(np.abs(ratios - factor))),
                 "final_x": float(path[-1]),
             }
         )
-        exp.claim(
-            f"α = {rate}: the run is {rows[-1]['measured']}, as 1 − α·f'' = {factor:+.2f} predicts",
-            rows[-1]["measured"],
-            predicted_behaviour(factor),
-            rows[-1]["measured"] == predicted_behaviour(factor),
-        )
-        exp.claim(
-            f"α = {rate}: each step multiplies x by exactly 1 − α·f''",
-            f"x_(t+1)/x_t = {rows[-1]['measured_ratio']:+.6f}",
-            f"{factor:+.6f} (to 1e-5)",
-            bool(np.allclose(path[1:] / path[:-1], factor, atol=1e-5)) and observed.size == steps,
-        )
+    worst = max(r["largest_ratio_error"] for r in rows)
+    exp.claim(
+        f"each of the {steps} GD steps of fit multiplies x by 1 − α·f'' (f'' = "
+        f"{second_derivative:g} from jax.grad), at all four rates",
+        ", ".join(f"α = {r['learning_rate']}: {r['measured_ratio']:+.6f}" for r in rows)
+        + f"; largest error {worst:.1e}",
+        ", ".join(f"{r['factor']:+.2f}" for r in rows) + " (to 1e-5, float32)",
+        worst < 1e-5 and all(r["measured"] == r["predicted"] for r in rows),
+    )
 
     fig = Figure(figsize=(11, 3.3), layout="constrained")
     axes = fig.subplots(1, 4, sharey=True)
@@ -128,7 +131,10 @@ def run(out_dir: Path, quick: bool = False) -> dict:
         )
     )
     exp.text(
-        "On a quadratic, GD is a geometric sequence: x_t = (1 − α·f'')ᵗ·x₀. With f'' = 2.4 the "
+        "The notes show these four rates without saying on which function; the curvature "
+        "f'' = 2.4 (f(x) = 1.2x²) was chosen here so that the four rates show all three "
+        "behaviours. On a quadratic, GD is a geometric sequence: x_t = (1 − α·f'')ᵗ·x₀. With "
+        "f'' = 2.4 the "
         "notes' α = 0.1 and 0.3 give factors 0.76 and 0.28 (monotone descent, faster for 0.3); "
         "α = 0.8 gives −0.92: every step jumps over the minimum and lands slightly closer "
         "(oscillating convergence); α = 0.9 gives −1.16: each jump lands further out (divergence)."
