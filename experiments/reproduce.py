@@ -1,8 +1,8 @@
 """Run every experiment and write the report: what `jaxgd reproduce` runs.
 
-Usage: ``jaxgd reproduce [--out DIR] [--only NAME] [--quick] [--jobs N]`` (from a checkout,
-``python experiments/reproduce.py`` with the same options). JAX is imported once the
-arguments are read, so ``--help`` answers at once.
+Usage: ``jaxgd reproduce [--out DIR] [--only NAME] [--quick] [--jobs N] [--lang en|fa]``
+(from a checkout, ``python experiments/reproduce.py`` with the same options). JAX is
+imported once the arguments are read, so ``--help`` answers at once.
 
 Experiments are independent; with several CPU cores they run in a pool of
 processes, longest first (most of a quick run is XLA compiling, which uses
@@ -59,6 +59,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="experiments run side by side (default: the number of CPU cores, at most 4)",
     )
+    parser.add_argument(
+        "--lang",
+        choices=("en", "fa"),
+        default="en",
+        help="language of REPORT.md and index.html: en (English, the default) or fa (Persian, "
+        "right to left, with the notes' names of the topics)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,8 +113,8 @@ def run(args: argparse.Namespace) -> int:
                 for future in as_completed(futures):
                     report(futures[future], future.result())
     summaries = [results[name] for name, _, _ in todo]
-    report = write_report(out, summaries)
-    write_html(out, summaries)
+    report = write_report(out, summaries, lang=args.lang)
+    write_html(out, summaries, lang=args.lang)
     failed = [c for s in summaries for c in s["claims"] if not c["passed"]]
     n_claims = sum(len(s["claims"]) for s in summaries)
     print(

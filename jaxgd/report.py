@@ -4,7 +4,10 @@ Each experiment writes into its own folder ``<results>/<name>/``: its figures,
 its data (CSV/JSON) and ``summary.json`` (title, topic, explanation, figures,
 claims). A claim is one checked statement: the measured value, what was
 expected, and PASS or FAIL. :func:`write_report` turns the summaries into
-``REPORT.md``.
+``REPORT.md`` and :func:`write_html` into ``index.html``, in English or, with
+``lang="fa"``, in Persian (right to left; the strings are in ``jaxgd._report_text``).
+Experiments write Markdown: a ``|`` inside a table cell is written ``\\|``, and
+`inline code` becomes ``<code>`` in the page.
 
 Wall-clock times depend on the machine and its load, so no claim's verdict may
 read one: an experiment times things only through :func:`median_seconds`, for
@@ -17,6 +20,7 @@ import csv
 import dataclasses
 import json
 import math
+import re
 import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -27,7 +31,19 @@ from typing import Any
 import jax
 from matplotlib.figure import Figure
 
+from jaxgd._report_text import LANGUAGES, Texts
 from jaxgd.plots import save
+
+__all__ = [
+    "LANGUAGES",
+    "Claim",
+    "Experiment",
+    "clock",
+    "median_seconds",
+    "run_experiment_file",
+    "write_html",
+    "write_report",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,24 +154,44 @@ class Experiment:
         return summary
 
 
-_REPORT_TITLE = "jaxgd: the notes on gradient descent, reproduced"
+_CODE = re.compile(r"`([^`]+)`")
 
 
-def _tally(summaries: Sequence[Mapping[str, Any]]) -> str:
-    """The report's opening count of experiments and of the claims that pass."""
-    n_claims = sum(len(s["claims"]) for s in summaries)
-    n_passed = sum(c["passed"] for s in summaries for c in s["claims"])
-    return f"{len(summaries)} experiments, {n_passed} of {n_claims} checked claims pass."
+def _md_cell(value: Any) -> str:
+    """``value`` as the text of one Markdown table cell: ``|`` escaped (also inside inline
+    code, where GitHub's tables read ``\\|`` too) and on one line."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def write_report(results_dir: str | Path, summaries: Iterable[Mapping[str, Any]]) -> Path:
-    """Write ``REPORT.md`` in ``results_dir`` from experiment summaries; return its path."""
+def _inline(text: str, code_attrs: str = "") -> str:
+    """Plain text as HTML: escaped, with Markdown's inline `code` as ``<code>``."""
+    return _CODE.sub(rf"<code{code_attrs}>\1</code>", escape(text, quote=False))
+
+
+def write_report(
+    results_dir: str | Path, summaries: Iterable[Mapping[str, Any]], lang: str = "en"
+) -> Path:
+    """Write ``REPORT.md`` in ``results_dir`` from experiment summaries; return its path.
+
+    ``lang`` is one of :data:`LANGUAGES`: ``"fa"`` writes the report's fixed strings, the
+    experiments' headings and the notes' topic names in Persian.
+    """
+    texts = Texts(lang)
     summaries = list(summaries)
-    lines = [f"# {_REPORT_TITLE}", "", _tally(summaries), ""]
+    lines = [f"# {texts['title']}", "", texts.tally(summaries, html=False), ""]
+    if texts["note"]:
+        lines += [texts["note"], ""]
     for s in summaries:
-        lines.append(f"- [{s['title']}](#{s['name']}) ({s['topics']})")
+        topics = "؛ ".join(name for _, name in texts.topics(s)) or s["topics"]
+        lines.append(f"- [{texts.title(s) or s['title']}](#{s['name']}) ({topics})")
     for s in summaries:
-        lines += ["", f'<a id="{s["name"]}"></a>', f"## {s['title']}", "", f"*{s['topics']}*", ""]
+        lines += ["", f'<a id="{s["name"]}"></a>', f"## {texts.title(s) or s['title']}", ""]
+        named = texts.topics(s)
+        if named:
+            listed = "؛ ".join(f"{n}. {name}" for n, name in named)
+            lines += [f"*{texts['topics']}: {listed}* ({s['topics']})", ""]
+        else:
+            lines += [f"*{s['topics']}*", ""]
         for paragraph in s["paragraphs"]:
             lines += [paragraph, ""]
         for fig in s["figures"]:
@@ -168,78 +204,142 @@ def write_report(results_dir: str | Path, summaries: Iterable[Mapping[str, Any]]
         for table in s["tables"]:
             lines += [table, ""]
         if s["claims"]:
-            lines += ["| claim | measured | expected | verdict |", "|---|---|---|---|"]
-            for c in s["claims"]:
-                verdict = "PASS" if c["passed"] else "**FAIL**"
-                lines.append(
-                    f"| {c['statement']} | {c['measured']} | {c['expected']} | {verdict} |"
-                )
-            lines.append("")
+            lines += [_md_claims(s["claims"], texts), ""]
     path = Path(results_dir) / "REPORT.md"
     path.write_text("\n".join(lines))
     return path
 
 
-def write_html(results_dir: str | Path, summaries: Iterable[Mapping[str, Any]]) -> Path:
-    """Write ``index.html`` in ``results_dir``: the report as one page with its figures."""
+def _md_claims(claims: Sequence[Mapping[str, Any]], texts: Texts) -> str:
+    """An experiment's claims as a Markdown table."""
+    head = [texts[k] for k in ("claim", "measured", "expected", "verdict")]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|---|---|"]
+    for c in claims:
+        verdict = texts["PASS"] if c["passed"] else f"**{texts['FAIL']}**"
+        cells = [_md_cell(c[k]) for k in ("statement", "measured", "expected")]
+        lines.append("| " + " | ".join([*cells, verdict]) + " |")
+    return "\n".join(lines)
+
+
+_STYLE = (
+    "body{font-family:sans-serif;max-width:60em;margin:auto;padding:1em;line-height:1.45}"
+    "img{max-width:100%}table{border-collapse:collapse;margin:.5em 0}"
+    "td,th{border:1px solid #ccc;padding:.2em .5em;font-size:90%}.FAIL{color:#b00;"
+    "font-weight:bold}.PASS{color:#070}pre{background:#f6f6f6;padding:.5em;overflow:auto}"
+    "code{background:#f3f3f3;padding:0 .2em;border-radius:3px;font-size:90%}"
+    ".topics small{color:#555}"
+)
+
+
+def write_html(
+    results_dir: str | Path, summaries: Iterable[Mapping[str, Any]], lang: str = "en"
+) -> Path:
+    """Write ``index.html`` in ``results_dir``: the report as one page with its figures.
+
+    ``lang`` is one of :data:`LANGUAGES`; ``"fa"`` writes the page right to left
+    (``<html lang="fa" dir="rtl">``) with the fixed strings, the headings and the notes'
+    topic names in Persian; the experiments' own text (explanations, captions, tables,
+    claims), code and numbers are marked left to right.
+    """
+    texts = Texts(lang)
     summaries = list(summaries)
+    direction = ' dir="rtl"' if texts.rtl else ""
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{_REPORT_TITLE}</title>",
-        "<style>body{font-family:sans-serif;max-width:60em;margin:auto;padding:1em;line-height:1.45}"
-        "img{max-width:100%}table{border-collapse:collapse;margin:.5em 0}"
-        "td,th{border:1px solid #ccc;padding:.2em .5em;font-size:90%}.FAIL{color:#b00;"
-        "font-weight:bold}.PASS{color:#070}pre{background:#f6f6f6;padding:.5em;overflow:auto}"
-        "</style></head><body>",
-        f"<h1>{_REPORT_TITLE}</h1>",
-        f"<p>{_tally(summaries)}</p><ul>",
+        f'<!doctype html><html lang="{lang}"{direction}><head><meta charset="utf-8">',
+        f"<title>{escape(texts['title'])}</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>{escape(texts['title'])}</h1>",
+        f"<p>{texts.tally(summaries, html=True)}</p>",
     ]
-    parts += [
-        f"<li><a href='#{s['name']}'>{escape(s['title'])}</a> ({escape(s['topics'])})</li>"
-        for s in summaries
-    ]
+    if texts["note"]:
+        parts.append(f"<p>{escape(texts['note'])}</p>")
+    parts.append(f"<h2>{escape(texts['contents'])}</h2><ul>")
+    for s in summaries:
+        topics = "؛ ".join(escape(name) for _, name in texts.topics(s))
+        topics = topics or f"<span{texts.en}>{_inline(s['topics'])}</span>"
+        parts.append(f'<li><a href="#{s["name"]}">{_html_title(s, texts)}</a> ({topics})</li>')
     parts.append("</ul>")
     for s in summaries:
-        parts.append(
-            f"<h2 id='{s['name']}'>{escape(s['title'])}</h2><p><i>{escape(s['topics'])}</i></p>"
-        )
-        parts += [f"<p>{escape(p)}</p>" for p in s["paragraphs"]]
-        for fig in s["figures"]:
-            parts.append(
-                f"<figure><img src='{s['name']}/{fig['file']}' alt='{escape(fig['caption'])}'>"
-                f"<figcaption>{escape(fig['caption'])}</figcaption></figure>"
-            )
-        parts += [_markdown_block_to_html(t) for t in s["tables"]]
-        if s["claims"]:
-            parts.append(
-                "<table><tr><th>claim</th><th>measured</th><th>expected</th><th>verdict</th></tr>"
-            )
-            for c in s["claims"]:
-                verdict = "PASS" if c["passed"] else "FAIL"
-                parts.append(
-                    f"<tr><td>{escape(c['statement'])}</td><td>{escape(c['measured'])}</td>"
-                    f"<td>{escape(c['expected'])}</td><td class='{verdict}'>{verdict}"
-                    "</td></tr>"
-                )
-            parts.append("</table>")
+        parts += _html_section(s, texts)
     parts.append("</body></html>")
     path = Path(results_dir) / "index.html"
     path.write_text("\n".join(parts))
     return path
 
 
-def _markdown_block_to_html(text: str) -> str:
-    """A Markdown table or fenced code block (what experiments pass to ``table``) as HTML."""
+def _html_title(s: Mapping[str, Any], texts: Texts) -> str:
+    """An experiment's heading: translated, or its own title (isolated left to right)."""
+    if texts.title(s):
+        return escape(texts.title(s))
+    return f"<bdi{texts.en}>{_inline(s['title'])}</bdi>" if texts.rtl else _inline(s["title"])
+
+
+def _html_section(s: Mapping[str, Any], texts: Texts) -> list[str]:
+    """One experiment's part of the page."""
+    code = ' dir="ltr"' if texts.rtl else ""
+    parts = [f'<h2 id="{s["name"]}">{_html_title(s, texts)}</h2>']
+    named = texts.topics(s)
+    if named:
+        listed = "؛ ".join(f"<bdi>{n}</bdi>. {escape(name)}" for n, name in named)
+        parts.append(
+            f'<p class="topics"><b>{escape(texts["topics"])}:</b> {listed}<br>'
+            f"<small{texts.en}>{_inline(s['topics'], code)}</small></p>"
+        )
+    else:
+        parts.append(f"<p{texts.en}><i>{_inline(s['topics'], code)}</i></p>")
+    parts += [f"<p{texts.en}>{_inline(p, code)}</p>" for p in s["paragraphs"]]
+    for fig in s["figures"]:
+        parts.append(
+            f'<figure><img src="{escape(s["name"])}/{escape(fig["file"])}" '
+            f'alt="{escape(fig["caption"])}">'
+            f"<figcaption{texts.en}>{_inline(fig['caption'], code)}</figcaption></figure>"
+        )
+    parts += [_markdown_block_to_html(t, texts.en) for t in s["tables"]]
+    if s["claims"]:
+        parts += _html_claims(s["claims"], texts)
+    return parts
+
+
+def _html_claims(claims: Sequence[Mapping[str, Any]], texts: Texts) -> list[str]:
+    """An experiment's claims as an HTML table."""
+    code = ' dir="ltr"' if texts.rtl else ""
+    head = "".join(f"<th>{escape(texts[k])}</th>" for k in ("claim", "measured", "expected"))
+    parts = [f"<table><tr>{head}<th>{escape(texts['verdict'])}</th></tr>"]
+    for c in claims:
+        verdict = "PASS" if c["passed"] else "FAIL"
+        cells = "".join(
+            f"<td{texts.en}>{_inline(c[k], code)}</td>"
+            for k in ("statement", "measured", "expected")
+        )
+        parts.append(f'<tr>{cells}<td class="{verdict}">{escape(texts[verdict])}</td></tr>')
+    parts.append("</table>")
+    return parts
+
+
+def _split_row(line: str) -> list[str]:
+    """The cells of one Markdown table row; ``\\|`` is a ``|`` inside a cell."""
+    cells = re.split(r"(?<!\\)\|", line.strip())
+    if cells and not cells[0].strip():
+        cells = cells[1:]
+    if cells and not cells[-1].strip():
+        cells = cells[:-1]
+    return [c.strip().replace("\\|", "|") for c in cells]
+
+
+def _markdown_block_to_html(text: str, attrs: str = "") -> str:
+    """A Markdown table or fenced code block (what experiments pass to ``table``) as HTML;
+    ``attrs`` go on the ``<table>`` or ``<pre>`` (the direction of a Persian page's
+    English text)."""
     lines = text.strip().splitlines()
     if lines and lines[0].startswith("```"):
-        return "<pre>" + escape("\n".join(lines[1:-1])) + "</pre>"
-    rows = [line.strip().strip("|").split("|") for line in lines if not set(line) <= set("|-: ")]
+        return f"<pre{attrs}>" + escape("\n".join(lines[1:-1]), quote=False) + "</pre>"
+    rows = [_split_row(line) for line in lines if not set(line) <= set("|-: ")]
     if not rows:
         return ""
     head, *body = rows
-    html = "<table><tr>" + "".join(f"<th>{escape(c.strip())}</th>" for c in head) + "</tr>"
+    html = f"<table{attrs}><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr>"
     for row in body:
-        html += "<tr>" + "".join(f"<td>{escape(c.strip())}</td>" for c in row) + "</tr>"
+        html += "<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>"
     return html + "</table>"
 
 
