@@ -11,7 +11,8 @@ The public API::
     jaxgd.optim          hand-written optimizers equal to optax's (sgd, adam, ...)
     jaxgd.schedules      learning-rate schedules equal to optax's, plus inverse_time_schedule
     jaxgd.models         linear model and MLPs as pure functions
-    jaxgd.losses         mse and the half sum of squares
+    jaxgd.losses         mse, the half sum of squares, and the cross-entropies (equal to optax's)
+    jaxgd.metrics        accuracy from logits and labels
     jaxgd.backprop       the chain rule written out (test oracle, worked example)
     jaxgd.problems       built-in data sets and test surfaces
     jaxgd.plots          matplotlib figures: paths on contours, loss curves, sweeps
@@ -33,6 +34,7 @@ _SUBMODULES = (
     "backprop",
     "crosscheck",
     "losses",
+    "metrics",
     "models",
     "optim",
     "plots",
@@ -59,6 +61,7 @@ if TYPE_CHECKING:  # what static tools and IDEs see
         backprop,
         crosscheck,
         losses,
+        metrics,
         models,
         optim,
         plots,
