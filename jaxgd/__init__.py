@@ -15,6 +15,8 @@ The public API::
     jaxgd.metrics        accuracy from logits and labels
     jaxgd.backprop       the chain rule written out (test oracle, worked example)
     jaxgd.problems       built-in data sets and test surfaces
+    jaxgd.datasets       real data bundled with scikit-learn (breast cancer, digits, diabetes,
+                         iris), split train/validation/test, standardised on the training split
     jaxgd.plots          matplotlib figures: paths on contours, loss curves, sweeps
     jaxgd.crosscheck     compare two optimizers step by step (jaxgd's against optax's)
 
@@ -33,6 +35,7 @@ __version__ = "0.1.0"
 _SUBMODULES = (
     "backprop",
     "crosscheck",
+    "datasets",
     "losses",
     "metrics",
     "models",
@@ -60,6 +63,7 @@ if TYPE_CHECKING:  # what static tools and IDEs see
     from jaxgd import (  # noqa: F401
         backprop,
         crosscheck,
+        datasets,
         losses,
         metrics,
         models,
