@@ -182,14 +182,16 @@ def write_report(
     if texts["note"]:
         lines += [texts["note"], ""]
     for s in summaries:
-        topics = "؛ ".join(name for _, name in texts.topics(s)) or s["topics"]
+        numbers = "، ".join(str(n) for n, _ in texts.topics(s))
+        topics = f"{texts['topics']} {numbers}" if numbers else s["topics"]
         lines.append(f"- [{texts.title(s) or s['title']}](#{s['name']}) ({topics})")
     for s in summaries:
         lines += ["", f'<a id="{s["name"]}"></a>', f"## {texts.title(s) or s['title']}", ""]
         named = texts.topics(s)
         if named:
-            listed = "؛ ".join(f"{n}. {name}" for n, name in named)
-            lines += [f"*{texts['topics']}: {listed}* ({s['topics']})", ""]
+            lines += [f"*{texts['topics']}:*", ""]
+            lines += [f"- {n} — {name}" for n, name in named]
+            lines += ["", f"*({s['topics']})*", ""]
         else:
             lines += [f"*{s['topics']}*", ""]
         for paragraph in s["paragraphs"]:
@@ -227,7 +229,7 @@ _STYLE = (
     "td,th{border:1px solid #ccc;padding:.2em .5em;font-size:90%}.FAIL{color:#b00;"
     "font-weight:bold}.PASS{color:#070}pre{background:#f6f6f6;padding:.5em;overflow:auto}"
     "code{background:#f3f3f3;padding:0 .2em;border-radius:3px;font-size:90%}"
-    ".topics small{color:#555}"
+    ".topics ul{margin:.2em 0}.topics small{color:#555}"
 )
 
 
@@ -255,7 +257,8 @@ def write_html(
         parts.append(f"<p>{escape(texts['note'])}</p>")
     parts.append(f"<h2>{escape(texts['contents'])}</h2><ul>")
     for s in summaries:
-        topics = "؛ ".join(escape(name) for _, name in texts.topics(s))
+        numbers = "، ".join(f"<bdi>{n}</bdi>" for n, _ in texts.topics(s))
+        topics = f"{escape(texts['topics'])} {numbers}" if numbers else ""
         topics = topics or f"<span{texts.en}>{_inline(s['topics'])}</span>"
         parts.append(f'<li><a href="#{s["name"]}">{_html_title(s, texts)}</a> ({topics})</li>')
     parts.append("</ul>")
@@ -280,10 +283,12 @@ def _html_section(s: Mapping[str, Any], texts: Texts) -> list[str]:
     parts = [f'<h2 id="{s["name"]}">{_html_title(s, texts)}</h2>']
     named = texts.topics(s)
     if named:
-        listed = "؛ ".join(f"<bdi>{n}</bdi>. {escape(name)}" for n, name in named)
+        listed = "".join(
+            f'<li><bdi>{n}</bdi> — <span dir="rtl">{escape(name)}</span></li>' for n, name in named
+        )
         parts.append(
-            f'<p class="topics"><b>{escape(texts["topics"])}:</b> {listed}<br>'
-            f"<small{texts.en}>{_inline(s['topics'], code)}</small></p>"
+            f'<div class="topics"><b>{escape(texts["topics"])}:</b><ul>{listed}</ul>'
+            f"<small{texts.en}>{_inline(s['topics'], code)}</small></div>"
         )
     else:
         parts.append(f"<p{texts.en}><i>{_inline(s['topics'], code)}</i></p>")

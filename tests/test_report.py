@@ -104,7 +104,9 @@ def test_the_persian_page_is_right_to_left_with_the_notes_topic_names(tmp_path):
     for fixed in ("title", "note", "contents", "topics", "claim", "measured", "expected"):
         assert FA[fixed].split("{")[0].strip() in page, fixed
     assert f'<h2 id="four-rates">{FA_TITLES["four-rates"]}</h2>' in page
-    assert f"<bdi>5</bdi>. {FA_TOPICS[5]}؛ <bdi>6</bdi>. {FA_TOPICS[6]}" in page
+    assert f'<li><bdi>5</bdi> — <span dir="rtl">{FA_TOPICS[5]}</span></li>' in page
+    assert f'<li><bdi>6</bdi> — <span dir="rtl">{FA_TOPICS[6]}</span></li>' in page
+    assert f"{FA['topics']} <bdi>5</bdi>، <bdi>6</bdi>" in page, "the contents list the numbers"
     assert "<bdi>1</bdi> ادعا از <bdi>2</bdi>" in page, "numbers stay left to right"
     assert '<code dir="ltr">jax.grad</code>' in page
     assert f">{FA['PASS']}</td>" in page and f">{FA['FAIL']}</td>" in page
@@ -121,7 +123,7 @@ def test_the_persian_markdown_report(tmp_path):
     text = report.write_report(tmp_path, summaries(), lang="fa").read_text()
     assert text.startswith(f"# {FA['title']}\n\n2 آزمایش؛ 1 ادعا از 2")
     assert f"## {FA_TITLES['four-rates']}" in text
-    assert f"5. {FA_TOPICS[5]}؛ 6. {FA_TOPICS[6]}" in text
+    assert f"- 5 — {FA_TOPICS[5]}\n- 6 — {FA_TOPICS[6]}\n" in text
     assert f"| {FA['claim']} | {FA['measured']} | {FA['expected']} | {FA['verdict']} |" in text
     [row] = claim_rows(text)
     assert len(unescaped_cells(row)) == 4
