@@ -13,10 +13,10 @@ per output, because W¹₁₁ reaches the loss through h₁ and then both output
     ∂L/∂W¹₁₁ = Σ_k  ∂L/∂ŷ_k · ∂ŷ_k/∂In²_k · ∂In²_k/∂h₁ · ∂h₁/∂In¹₁ · ∂In¹₁/∂W¹₁₁
              = Σ_k  (ŷ_k − y_k) · σ'(In²_k) · W²_k1 · f'(In¹₁) · x₁
 
-With a sigmoid hidden layer and learning rate 0.5 this is the classic "step
-by step backpropagation" example, whose published numbers this module
-reproduces. :func:`errata` lists where the notes' arithmetic differs from the
-exact values, and checks each proposed cause by computing it.
+With a sigmoid hidden layer and learning rate 0.5 this is the classic "step by step
+backpropagation" example, whose published numbers this module reproduces. :func:`errata`
+lists where the notes' arithmetic differs from the exact values, by step (forward pass,
+backward pass, update), and checks each proposed cause by computing it.
 """
 
 from __future__ import annotations
@@ -37,24 +37,26 @@ from jaxgd.problems import WORKED_X, WORKED_Y, worked_example_params
 NOTES_LEARNING_RATE = 0.1
 """The rate the notes use in their arithmetic (they write α = 0.01 above it)."""
 
+NOTES_W1_11_NEW = 0.15006647
+"""W¹₁₁ after the notes' SGD step, as they write it."""
+
 PUBLISHED_SIGMOID = {
-    "In1_1": 0.3775,
-    "h1": 0.593269992,
-    "h2": 0.596884378,
-    "In2_1": 1.105905967,
-    "yhat1": 0.75136507,
-    "yhat2": 0.772928465,
-    "loss_half_sse": 0.298371109,
-    "grad_W2_11": 0.082167041,
-    "grad_W1_11": 0.000438568,
-    "W2_11_new": 0.35891648,
-    "W1_11_new": 0.149780716,
+    **{"In1_1": 0.3775, "h1": 0.593269992, "h2": 0.596884378, "In2_1": 1.105905967},
+    **{"yhat1": 0.75136507, "yhat2": 0.772928465, "loss_half_sse": 0.298371109},
+    **{"grad_W2_11": 0.082167041, "grad_W1_11": 0.000438568},
+    **{"W2_11_new": 0.35891648, "W1_11_new": 0.149780716},
 }
 """The classic example's published values (sigmoid hidden layer, α = 0.5), as printed in
 M. Mazur, "A Step by Step Backpropagation Example" (2015); keys as in :func:`compute`."""
 
 _FACTOR_NAMES = ("dL_dyhat", "dyhat_dO", "dO_dIn2", "dIn2_dh1", "dh1_dIn1", "dIn1_dW")
 """The chain-rule factors of one path to ∂L/∂W¹₁₁, in the order they are multiplied."""
+
+
+def _loss_with_w1_11(params, x, y, hidden: str, value) -> jax.Array:
+    """The loss of the network with W¹₁₁ set to ``value`` and every other weight unchanged."""
+    changed = [dict(params[0], w=params[0]["w"].at[0, 0].set(value)), params[1]]
+    return mse(mlp_apply(changed, x, hidden=hidden, output="sigmoid"), y)
 
 
 def compute(hidden: str = "relu", learning_rate: float = NOTES_LEARNING_RATE) -> dict[str, Any]:
@@ -65,8 +67,10 @@ def compute(hidden: str = "relu", learning_rate: float = NOTES_LEARNING_RATE) ->
     the chain-rule factors of both paths (``path{k}_dL_dyhat``, ``path{k}_dyhat_dO``,
     ``path{k}_dO_dIn2``, ``path{k}_dIn2_dh1``, ``path{k}_dh1_dIn1``, ``path{k}_dIn1_dW``),
     each path's product, ``grad_W1_11`` (their sum), ``grad_W1_11_jax`` and
-    ``grad_W1_11_backprop``, ``grad_W2_11``, and the SGD updates ``W1_11_new``,
-    ``W2_11_new``; plus the full gradients (nested lists) from both methods.
+    ``grad_W1_11_backprop``, ``grad_W2_11``, the SGD updates ``W1_11_new``,
+    ``W2_11_new``; the loss after the step of W¹₁₁ alone, ``loss_after_step``, and with the
+    notes' W¹₁₁ = 0.15006647, ``loss_after_notes_step``; plus the full gradients (nested
+    lists) from both methods.
     """
     with jax.enable_x64(True):
         params = worked_example_params()
@@ -78,20 +82,12 @@ def compute(hidden: str = "relu", learning_rate: float = NOTES_LEARNING_RATE) ->
         z1, z2 = trace.zs[0][0], trace.zs[1][0]
         h, yhat = trace.activations[1][0], trace.activations[2][0]
         w2 = params[1]["w"]
-        out: dict[str, Any] = {
-            "hidden": hidden,
-            "learning_rate": float(learning_rate),
-            "In1_1": z1[0],
-            "In1_2": z1[1],
-            "h1": h[0],
-            "h2": h[1],
-            "In2_1": z2[0],
-            "In2_2": z2[1],
-            "yhat1": yhat[0],
-            "yhat2": yhat[1],
-            "loss_mse": trace.loss,
-            "loss_half_sse": half_sse(yhat, y[0]),
-        }
+        out: dict[str, Any] = {"hidden": hidden, "learning_rate": float(learning_rate)}
+        for names, values in ((("In1_1", "In1_2"), z1), (("h1", "h2"), h)):
+            out.update(zip(names, values, strict=True))
+        for names, values in ((("In2_1", "In2_2"), z2), (("yhat1", "yhat2"), yhat)):
+            out.update(zip(names, values, strict=True))
+        out.update(loss_mse=trace.loss, loss_half_sse=half_sse(yhat, y[0]))
         for k in (0, 1):
             factors = (
                 trace.dloss_dpred[0, k],
@@ -112,6 +108,8 @@ def compute(hidden: str = "relu", learning_rate: float = NOTES_LEARNING_RATE) ->
         out["grad_W2_11"] = grads_jax[1]["w"][0, 0]
         out["W1_11_new"] = params[0]["w"][0, 0] - learning_rate * out["grad_W1_11_jax"]
         out["W2_11_new"] = params[1]["w"][0, 0] - learning_rate * out["grad_W2_11"]
+        out["loss_after_step"] = _loss_with_w1_11(params, x, y, hidden, out["W1_11_new"])
+        out["loss_after_notes_step"] = _loss_with_w1_11(params, x, y, hidden, NOTES_W1_11_NEW)
         out = {k: (float(v) if not isinstance(v, str) else v) for k, v in out.items()}
         out["grads_backprop"] = jax.tree.map(lambda a: a.tolist(), trace.grads)
         out["grads_jax"] = jax.tree.map(lambda a: a.tolist(), grads_jax)
@@ -142,7 +140,8 @@ class Erratum:
     ``correct`` is the exact value for the notes' own network (ReLU, α = 0.1),
     ``sigmoid_original`` the classic example's (sigmoid hidden layer, α = 0.5).
     ``explained_by`` is the number the proposed cause produces, computed here,
-    so the cause can be checked against what the notes wrote.
+    so the cause can be checked against what the notes wrote. ``step`` is the part of
+    the computation: one of :data:`STEPS`.
     """
 
     quantity: str
@@ -151,6 +150,11 @@ class Erratum:
     sigmoid_original: float | str
     explained_by: float | None
     cause: str
+    step: str = "forward pass"
+
+
+STEPS = ("forward pass", "backward pass", "update")
+"""The parts of the worked example, in order; each erratum belongs to one."""
 
 
 def _notes_gradient() -> float:
@@ -167,6 +171,7 @@ def _hidden_layer_errata(ok: dict[str, Any], sig: dict[str, Any]) -> list[Erratu
             0.5,
             None,
             "The notes state α = 0.01 but compute the update with 0.1; this page uses 0.1.",
+            "update",
         ),
         Erratum(
             "In¹₁ = W¹₁₁x₁ + W¹₁₂x₂ + b¹",
@@ -208,30 +213,18 @@ def _output_layer_errata(ok: dict[str, Any], sig: dict[str, Any]) -> list[Erratu
             "Copied from the sigmoid original (hidden outputs 0.5933, 0.5969), not computed "
             "from the ReLU outputs; the last digit differs too.",
         ),
-        (
-            "ŷ₁ = σ(In²₁)",
-            0.7513,
-            "yhat1",
-            "The sigmoid original's output, truncated to four digits.",
-        ),
+        ("ŷ₁ = σ(In²₁)", 0.7513, "yhat1", "The sigmoid original's output, to four digits."),
         ("In²₂", 1.2297, "In2_2", "The sigmoid original's 1.2249 with two digits changed."),
         ("ŷ₂ = σ(In²₂)", 0.7729, "yhat2", "The sigmoid original's output."),
     ]
     return [Erratum(q, notes, ok[key], sig[key], sig[key], cause) for q, notes, key, cause in rows]
 
 
-def _factor_erratum(
-    ok: dict[str, Any],
-    sig: dict[str, Any],
-    quantity: str,
-    factor: str,
-    explained_by: float,
-    cause: str,
-) -> Erratum:
+def _factor_erratum(ok: dict, sig: dict, quantity: str, factor: str, by: float, cause: str):
     """A slip in one chain-rule factor ``factor`` (such as ``"path1_dL_dyhat"``)."""
     path, name = factor.split("_", 1)
     notes = NOTES_FACTORS[path][_FACTOR_NAMES.index(name)]
-    return Erratum(quantity, notes, ok[factor], sig[factor], explained_by, cause)
+    return Erratum(quantity, notes, ok[factor], sig[factor], by, cause, "backward pass")
 
 
 def _chain_rule_errata(ok: dict[str, Any], sig: dict[str, Any]) -> list[Erratum]:
@@ -284,7 +277,6 @@ def _chain_rule_errata(ok: dict[str, Any], sig: dict[str, Any]) -> list[Erratum]
 def _update_errata(ok: dict[str, Any], sig: dict[str, Any]) -> list[Erratum]:
     """The gradient the notes' factors multiply to, and the SGD step taken with it."""
     notes_grad = _notes_gradient()
-    w11 = 0.15
     return [
         Erratum(
             "∂L/∂W¹₁₁",
@@ -294,15 +286,28 @@ def _update_errata(ok: dict[str, Any], sig: dict[str, Any]) -> list[Erratum]:
             notes_grad,
             "The product of the notes' own factors is negative (see 'cause gives'); the "
             "minus sign was dropped. The correct gradient is positive.",
+            "backward pass",
         ),
         Erratum(
             "W¹₁₁ after one SGD step",
             0.15006647,
             ok["W1_11_new"],
             sig["W1_11_new"],
-            w11 - NOTES_LEARNING_RATE * notes_grad,
+            0.15 - NOTES_LEARNING_RATE * notes_grad,
             "0.15 − 0.1 × (their negative product) gives 0.15006647: the weight grows, while "
-            "the true gradient is positive and W¹₁₁ must decrease. The step goes uphill.",
+            "the true gradient is positive and W¹₁₁ must decrease.",
+            "update",
+        ),
+        Erratum(
+            "loss after the step (only W¹₁₁ changed)",
+            "not computed",
+            ok["loss_after_step"],
+            sig["loss_after_step"],
+            ok["loss_after_notes_step"],
+            f"The loss before the step is {ok['loss_mse']:.10f}. The exact step lowers it; "
+            "with the notes' W¹₁₁ = 0.15006647 it rises to the value in 'cause gives': "
+            "their step goes uphill.",
+            "update",
         ),
     ]
 
@@ -313,7 +318,8 @@ def errata() -> list[Erratum]:
     ok = compute("relu", NOTES_LEARNING_RATE)
     sig = compute("sigmoid", 0.5)
     groups = (_hidden_layer_errata, _output_layer_errata, _chain_rule_errata, _update_errata)
-    return [row for group in groups for row in group(ok, sig)]
+    rows = [row for group in groups for row in group(ok, sig)]
+    return sorted(rows, key=lambda row: STEPS.index(row.step))  # stable: in order within a step
 
 
 # ----------------------------------------------------------------------------- output
@@ -348,16 +354,9 @@ def format_report(values: dict[str, Any]) -> str:
         "3) Backward pass: ∂L/∂W¹₁₁ = path 1 (through ŷ₁) + path 2 (through ŷ₂)",
         "  factor                 path 1          path 2",
     ]
-    labels = [
-        ("dL_dyhat", "∂L/∂ŷₖ"),
-        ("dyhat_dO", "∂ŷₖ/∂Oₖ"),
-        ("dO_dIn2", "∂Oₖ/∂In²ₖ = σ'"),
-        ("dIn2_dh1", "∂In²ₖ/∂h¹₁ = W²ₖ₁"),
-        ("dh1_dIn1", "∂h¹₁/∂In¹₁ = f'"),
-        ("dIn1_dW", "∂In¹₁/∂W¹₁₁ = x₁"),
-        ("product", "product"),
-    ]
-    for key, label in labels:
+    labels = ("∂L/∂ŷₖ", "∂ŷₖ/∂Oₖ", "∂Oₖ/∂In²ₖ = σ'", "∂In²ₖ/∂h¹₁ = W²ₖ₁", "∂h¹₁/∂In¹₁ = f'")
+    labels += ("∂In¹₁/∂W¹₁₁ = x₁", "product")
+    for key, label in zip((*_FACTOR_NAMES, "product"), labels, strict=True):
         lines.append(f"  {label:<22} {_fmt(v[f'path1_{key}']):<15} {_fmt(v[f'path2_{key}'])}")
     lines += [
         "",
@@ -371,23 +370,25 @@ def format_report(values: dict[str, Any]) -> str:
         f"  W¹₁₁: 0.15 − {v['learning_rate']:g} × {_fmt(v['grad_W1_11_jax'])} = "
         f"{_fmt(v['W1_11_new'])}",
         f"  W²₁₁: 0.40 − {v['learning_rate']:g} × {_fmt(v['grad_W2_11'])} = {_fmt(v['W2_11_new'])}",
+        "",
+        "5) Loss after the step of W¹₁₁ (every other weight unchanged)",
+        f"  before the step                      L = {v['loss_mse']:.10f}",
+        f"  exact step:   W¹₁₁ = {v['W1_11_new']:<15.9g} L = {_change(v, 'loss_after_step')}",
     ]
-    return "\n".join(lines)
-
-
-def format_errata(rows: list[Erratum]) -> str:
-    """The errata as a Markdown table."""
-    lines = [
-        "| quantity | notes | correct (ReLU, α = 0.1) | sigmoid original (α = 0.5) | cause gives "
-        "| cause |",
-        "|---|---|---|---|---|---|",
-    ]
-    for row in rows:
+    if v["hidden"] == "relu":
         lines.append(
-            f"| {row.quantity} | {_fmt(row.notes, 8)} | {_fmt(row.correct, 8)} | "
-            f"{_fmt(row.sigmoid_original, 8)} | {_fmt(row.explained_by, 6)} | {row.cause} |"
+            f"  notes' step:  W¹₁₁ = {NOTES_W1_11_NEW:<15.9g} "
+            f"L = {_change(v, 'loss_after_notes_step')}"
         )
     return "\n".join(lines)
+
+
+def _change(values: dict[str, Any], key: str) -> str:
+    """A loss after a step, and how it moved from the loss before."""
+    change = values[key] - values["loss_mse"]
+    return f"{values[key]:.10f}  " + (
+        f"(down {-change:.2g})" if change < 0 else f"(up {change:.2g}: uphill)"
+    )
 
 
 def to_json(values: dict[str, Any], rows: list[Erratum]) -> str:

@@ -53,6 +53,13 @@ def _independent_relu_example(lr=0.1):
     z2 = w2 @ h + 0.60
     yhat = 1 / (1 + np.exp(-z2))
     loss = np.mean((y - yhat) ** 2)
+
+    def loss_with(w1_11):
+        w = w1.copy()
+        w[0, 0] = w1_11
+        out = 1 / (1 + np.exp(-(w2 @ np.maximum(w @ x + 0.35, 0.0) + 0.60)))
+        return np.mean((y - out) ** 2)
+
     dl_dyhat = (2 / 2) * (yhat - y)
     dyhat_dz2 = yhat * (1 - yhat)
     relu_prime = (z1 > 0).astype(float)
@@ -75,6 +82,8 @@ def _independent_relu_example(lr=0.1):
         "path1_dh1_dIn1": relu_prime[0],
         "grad_W1_11": grad_w1_11,
         "W1_11_new": 0.15 - lr * grad_w1_11,
+        "loss_after_step": loss_with(0.15 - lr * grad_w1_11),
+        "loss_after_notes_step": loss_with(0.15006647),
     }
 
 
@@ -125,3 +134,37 @@ def test_cli_rejects_bad_activation(capsys):
     with pytest.raises(SystemExit):
         main(["worked-example", "--hidden", "tanh"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_loss_after_the_step_exact_downhill_notes_uphill(relu_values):
+    """The issue's numbers, to the 10 digits it gives them, and the independent NumPy ones."""
+    assert round(relu_values["loss_mse"], 10) == 0.2829275069
+    assert round(relu_values["loss_after_step"], 10) == 0.2829272495
+    assert round(relu_values["loss_after_notes_step"], 10) == 0.2829276135
+    expected = _independent_relu_example()
+    for key in ("loss_after_step", "loss_after_notes_step"):
+        assert relu_values[key] == pytest.approx(expected[key], rel=1e-14, abs=0), key
+    rows = {row.quantity: row for row in we.errata()}
+    row = rows["loss after the step (only W¹₁₁ changed)"]
+    assert row.correct < relu_values["loss_mse"] < row.explained_by
+    assert row.step == "update"
+
+
+def test_errata_are_grouped_by_step_in_order():
+    steps = [row.step for row in we.errata()]
+    assert set(steps) == set(we.STEPS)
+    assert steps == sorted(steps, key=we.STEPS.index)
+
+
+def test_cli_text_fits_a_100_column_terminal_grouped(capsys):
+    assert main(["worked-example"]) == 0
+    text = capsys.readouterr().out
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    section_5 = lines.index("5) Loss after the step of W¹₁₁ (every other weight unchanged)")
+    headings = [lines.index(h) for h in ("Forward pass", "Backward pass", "Update")]
+    assert section_5 < headings[0] < headings[1] < headings[2]
+    assert "L = 0.2829272495  (down" in text and "L = 0.2829276135  (up" in text
+    assert "uphill" in text
+    # no line of a wrapped cause ends next to an operator
+    assert not [line for line in lines if line.rstrip().endswith((" −", " =", " >", " ×"))]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
+import textwrap
 
 from jaxgd._commands import fail
 
@@ -50,6 +52,48 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(we.format_report(values))
     if rows:
-        print("\nErrata: where the notes differ from the exact values\n")
-        print(we.format_errata(rows))
+        print()
+        print(format_errata_text(rows))
     return 0
+
+
+def format_errata_text(rows, width: int = 100) -> str:
+    """The errata (:func:`jaxgd.worked_example.errata`) as plain text no wider than ``width``
+    columns: grouped by step (forward pass, backward pass, update), one block per slip."""
+    from jaxgd.worked_example import STEPS
+
+    lines = [
+        "Errata: where the notes differ from the exact values",
+        "  correct: the notes' network (ReLU hidden layer, α = 0.1);",
+        "  sigmoid: the classic original (α = 0.5);",
+        "  cause gives: the number that the proposed cause produces, computed here.",
+    ]
+    for step in STEPS:
+        lines += ["", f"{step[0].upper()}{step[1:]}"]
+        for row in (r for r in rows if r.step == step):
+            values = (
+                f"notes {_number(row.notes, 8)} · correct {_number(row.correct, 10)} · "
+                f"sigmoid {_number(row.sigmoid_original, 10)} · cause gives "
+                f"{_number(row.explained_by, 10)}"
+            )
+            lines.append(f"  {row.quantity}")
+            for text in (values, row.cause):
+                lines += _wrap(text, width, indent=6)
+    return "\n".join(lines)
+
+
+_KEEP_TOGETHER = re.compile(r" ([−=×>+·]) ")
+
+
+def _wrap(text: str, width: int, indent: int) -> list[str]:
+    """``text`` in lines of at most ``width`` columns, indented, never broken next to an
+    operator (a line does not end with "1 −" nor start with "= 0.5")."""
+    glued = _KEEP_TOGETHER.sub("\u00a0\\1\u00a0", text)
+    lines = textwrap.wrap(glued, width, initial_indent=" " * indent, subsequent_indent=" " * indent)
+    return [line.replace("\u00a0", " ") for line in lines]
+
+
+def _number(value, digits: int) -> str:
+    if value is None:
+        return "—"
+    return value if isinstance(value, str) else f"{value:.{digits}g}"
