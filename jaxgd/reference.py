@@ -27,6 +27,12 @@ update is rejected. The history records ``L_t`` every ``record_every`` updates; 
 update a run ends at, it repeats the loss of the run's final parameters as last recorded
 (``+∞`` when the very first loss was not finite). ``epoch_losses[e]`` is the whole-data loss
 after epoch ``e``'s last update, or the final loss for an epoch that ends after the run did.
+
+With ``eval_data``, the validation loss (``loss_fn`` on the whole validation set) of the
+parameters the run holds, θ_t while it runs and its final parameters once it stopped, is
+recorded beside ``L_t``. With ``keep_best``, the result's parameters are those with the
+lowest validation loss among the recorded ones of the running run and the final ones (the
+final ones on a tie), and ``best_step`` is the update they were taken before.
 """
 
 from __future__ import annotations
@@ -56,6 +62,13 @@ class _Spec(NamedTuple):
     tol: float | None
     dtype: Any
     limit: Array  # the divergence limit (+inf for none)
+    eval_data: Batch | None = None
+
+    def validation(self, params: Params) -> Array | None:
+        """The validation loss of ``params`` (None without validation data)."""
+        if self.eval_data is None:
+            return None
+        return jnp.asarray(self.plan.loss_fn(params, *self.eval_data)).astype(self.dtype)
 
     def whole(self, params: Params) -> Array:
         """The loss on the whole data set."""
@@ -103,6 +116,7 @@ class _Run(NamedTuple):
     converged: Array
     stopped_at: Array
     final: Array  # the loss of the parameters a stopped run ends with
+    best: tuple[Params, Array, Array] | None = None  # θ, validation loss, update
 
 
 def _pick(flag: Array, a: Any, b: Any) -> Any:
@@ -157,10 +171,16 @@ def _update(spec: _Spec, run: _Run, t: Array) -> tuple[_Run, tuple[Array, Array 
         epoch_record = jax.lax.cond(
             epoch_end, lambda: spec.whole(new_theta).astype(spec.dtype), lambda: inf
         )
-    return next_run, (jnp.where(run.running & ~diverges, loss, final), epoch_record)
+    validation = spec.validation(kept_theta)  # θ_t, or the parameters the run ended with
+    if run.best is not None:
+        recorded = steps_on | converges
+        better = recorded & (t % spec.plan.record_every == 0) & (validation < run.best[1])
+        next_run = next_run._replace(best=_pick(better, (run.theta, validation, t), run.best))
+    record = jnp.where(run.running & ~diverges, loss, final)
+    return next_run, (record, validation, epoch_record)
 
 
-def _result(spec: _Spec, run: _Run, records: Array, epoch_records: Array | None) -> FitResult:
+def _result(spec: _Spec, run: _Run, records: tuple, epoch_records: Array | None) -> FitResult:
     """After the last update: its divergence test on the next batch, and the result."""
     plan = spec.plan
     last_bad = run.running & spec.bad(spec.batch_loss(run.theta, plan.n_updates).astype(spec.dtype))
@@ -174,10 +194,16 @@ def _result(spec: _Spec, run: _Run, records: Array, epoch_records: Array | None)
     if plan.n_epochs is not None:  # epochs that end after the run did: its final loss
         ends = (jnp.arange(plan.n_epochs) + 1) * plan.updates_per_epoch - 1
         epoch_losses = jnp.where(ends < steps_taken, epoch_records[ends], final_loss)
+    losses, validations = records
+    final_eval, best_step = spec.validation(theta), None
+    if run.best is not None:
+        use_best = (run.best[1] < final_eval) | (jnp.isnan(final_eval) & jnp.isfinite(run.best[1]))
+        theta, final_eval, best_step = _pick(use_best, run.best, (theta, final_eval, steps_taken))
+        final_loss = spec.whole(theta)
     return FitResult(
         params=theta,
         opt_state=state,
-        losses=records[:: plan.record_every],
+        losses=losses[:: plan.record_every],
         steps=steps_taken.astype(jnp.int32),
         converged=run.converged,
         diverged=diverged,
@@ -185,6 +211,9 @@ def _result(spec: _Spec, run: _Run, records: Array, epoch_records: Array | None)
         final_loss=final_loss,
         epoch_losses=epoch_losses,
         param_history=None,
+        eval_losses=None if validations is None else validations[:: plan.record_every],
+        final_eval_loss=final_eval,
+        best_step=None if best_step is None else best_step.astype(jnp.int32),
     )
 
 
@@ -195,26 +224,31 @@ def reference_fit(
     optimizer: GradientTransformation,
     *,
     key: PRNGKey | None = None,
+    eval_data: Batch | None = None,
     **options: Any,
 ) -> FitResult:
     """One run, update by update, as the module docs state it.
 
     Takes :func:`jaxgd.fit`'s loop keywords (``steps``, ``epochs``, ``batch_size``,
     ``tol``, ``record_every``, ``stop_on``, ``sampling``, ``drop_last``,
-    ``loss_with_key``, ``max_loss_ratio``); ``param_history`` is always None.
+    ``loss_with_key``, ``max_loss_ratio``, ``keep_best``) and ``eval_data``;
+    ``param_history`` is always None.
     """
     options = LoopOptions(**options)
     if options.record_params:
         raise ValueError("reference_fit records no parameters; leave record_params=False.")
-    plan = make_plan(loss_fn, data, options)
-    data = None if data is None else tuple(jnp.asarray(a) for a in data)
+    plan = make_plan(loss_fn, data, options, eval_data)
+    arrays = functools.partial(jax.tree.map, jnp.asarray)
+    data, eval_data = arrays(data), arrays(eval_data)
     dtype = loss_dtype(params)
-    spec = _Spec(plan, optimizer, data, as_key(0 if key is None else key), options.tol, dtype, None)
+    key = as_key(0 if key is None else key)
+    spec = _Spec(plan, optimizer, data, key, options.tol, dtype, None, eval_data)
     spec = spec._replace(limit=_limit(plan, spec.whole, params, dtype))
     state = optimizer.init(params)
     inf = jnp.array(jnp.inf, dtype)
-    start = _Run(params, state, params, state, inf, jnp.array(True), jnp.array(False), 0, inf)
-    run, (records, epoch_records) = jax.lax.scan(
+    best = (params, inf, jnp.array(0)) if plan.keep_best else None
+    start = _Run(params, state, params, state, inf, jnp.array(True), jnp.array(False), 0, inf, best)
+    run, (losses, validations, epoch_records) = jax.lax.scan(
         functools.partial(_update, spec), start, jnp.arange(plan.n_updates)
     )
-    return _result(spec, run, records, epoch_records)
+    return _result(spec, run, (losses, validations), epoch_records)

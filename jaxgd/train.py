@@ -118,9 +118,9 @@ def _merged_optimizer(opt_static: Any, opt_dynamic: Any) -> GradientTransformati
 
 
 @functools.partial(jax.jit, static_argnames=("plan", "opt_static"))
-def _run_compiled(plan, opt_static, opt_dynamic, params, data, key, tol, opt_state):
+def _run_compiled(plan, opt_static, opt_dynamic, params, data, key, tol, opt_state, eval_data):
     make = functools.partial(_merged_optimizer, opt_static)
-    return run(plan, make, Lanes(opt_dynamic, key), params, data, tol, opt_state)
+    return run(plan, make, Lanes(opt_dynamic, key), params, data, tol, opt_state, eval_data)
 
 
 @functools.partial(jax.jit, static_argnames=("plan", "opt_static"))
@@ -130,14 +130,17 @@ def _init_compiled(plan, opt_static, opt_dynamic, params, data, key, opt_state):
 
 
 @functools.partial(jax.jit, static_argnames=("plan", "opt_static", "n_records"))
-def _advance_compiled(plan, opt_static, opt_dynamic, carry, data, key, tol, start, n_records):
+def _advance_compiled(
+    plan, opt_static, opt_dynamic, carry, data, key, tol, start, n_records, eval_data
+):
     make = functools.partial(_merged_optimizer, opt_static)
-    return advance(plan, make, Lanes(opt_dynamic, key), carry, data, tol, start, n_records)
+    lanes = Lanes(opt_dynamic, key)
+    return advance(plan, make, lanes, carry, data, tol, start, n_records, eval_data)
 
 
 @functools.partial(jax.jit, static_argnames="plan")
-def _finish_compiled(plan, carry, data, key, history):
-    return finish(plan, Lanes(None, key), carry, data, history)
+def _finish_compiled(plan, carry, data, key, history, eval_data):
+    return finish(plan, Lanes(None, key), carry, data, history, eval_data)
 
 
 PROGRESS_CHUNKS = 20
@@ -169,6 +172,8 @@ def fit(
     opt_state: OptState | None = None,
     progress: bool = False,
     max_loss_ratio: float | None = DEFAULT_MAX_LOSS_RATIO,
+    eval_data: Batch | None = None,
+    keep_best: bool = False,
 ) -> FitResult:
     """Minimise ``loss_fn`` by gradient descent: forward, loss, ``jax.grad``, update, repeated.
 
@@ -207,6 +212,12 @@ def fit(
         ``max(L_init, L_zero)``, the whole-data losses of ``params`` and of all-zero
         parameters (default 1e6); ``None`` flags non-finite losses only. See the module
         docs for the rule.
+      eval_data: ``(x_val, y_val)``, validation data checked as ``data`` is: its loss (on
+        the whole set, ``loss_fn`` without a key) is recorded in ``eval_losses`` at the
+        same updates as ``losses``, and ``final_eval_loss`` is that of ``params``.
+      keep_best: return the recorded parameters with the lowest validation loss instead of
+        the final ones (early stopping as Géron's fig. 4-20 keeps the best model; the run
+        itself goes on to its end) and their update in ``best_step``; needs ``eval_data``.
 
     Returns:
       A :class:`FitResult`.
@@ -220,8 +231,8 @@ def fit(
       >>> round(float(result.params[0]), 4), int(result.steps)
       (2.0, 100)
     """
-    plan = make_plan(loss_fn, data, LoopOptions.pick(locals()))
-    data = as_arrays(data)
+    plan = make_plan(loss_fn, data, LoopOptions.pick(locals()), eval_data)
+    data, eval_data = as_arrays(data), as_arrays(eval_data)
     check_params(params)
     check_loss_fn(loss_fn, params, data)
     optimizer = check_optimizer(optimizer)
@@ -231,7 +242,7 @@ def fit(
     if opt_state is not None:
         _check_opt_state(optimizer, params, opt_state)
     opt_dynamic, opt_static = _static.split(optimizer)
-    arguments = (plan, opt_static, opt_dynamic, params, data, key, tol_array, opt_state)
+    arguments = (plan, opt_static, opt_dynamic, params, data, key, tol_array, opt_state, eval_data)
     if progress:
         return _fit_in_pieces(*arguments)
     return _run_compiled(*arguments)
@@ -249,7 +260,9 @@ def _data_key(plan: Plan, key: PRNGKey | None) -> PRNGKey:
     return jax.random.key(0)
 
 
-def _fit_in_pieces(plan, opt_static, opt_dynamic, params, data, key, tol, opt_state) -> FitResult:
+def _fit_in_pieces(
+    plan, opt_static, opt_dynamic, params, data, key, tol, opt_state, eval_data
+) -> FitResult:
     """:func:`fit` in ``PROGRESS_CHUNKS`` compiled calls, with a progress bar between them."""
     records_per_chunk = math.ceil(plan.n_records / PROGRESS_CHUNKS)
     chunk = records_per_chunk * plan.record_every
@@ -258,10 +271,11 @@ def _fit_in_pieces(plan, opt_static, opt_dynamic, params, data, key, tol, opt_st
     with _progress_bar(plan.n_updates, "fit") as bar:
         for start in range(0, plan.n_updates, chunk):
             carry, piece = _advance_compiled(
-                plan, opt_static, opt_dynamic, carry, data, key, tol, start, records_per_chunk
+                *(plan, opt_static, opt_dynamic, carry, data, key, tol, start, records_per_chunk),
+                eval_data,
             )
             pieces.append(piece)
             jax.block_until_ready(carry.status)
             bar.update(min(chunk, plan.n_updates - start))
     history = jax.tree.map(lambda *parts: jnp.concatenate(parts)[: plan.n_records], *pieces)
-    return _finish_compiled(plan, carry, data, key, history)
+    return _finish_compiled(plan, carry, data, key, history, eval_data)

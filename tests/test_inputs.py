@@ -230,10 +230,10 @@ def test_sweep_refuses(case):
 
 
 def test_a_lane_error_names_its_configuration_and_nothing_compiles():
-    compiled_before = jaxgd.sweeps.driver._run_lanes._cache_size()
+    compiled_before = jaxgd.sweeps.program.run_lanes._cache_size()
     with pytest.raises(ValueError, match=r"momentum=1\.5.*'learning_rate': 0\.01"):
         sweep_with(grid={"learning_rate": [0.01], "momentum": [0.0, 1.5]})
-    assert jaxgd.sweeps.driver._run_lanes._cache_size() == compiled_before
+    assert jaxgd.sweeps.program.run_lanes._cache_size() == compiled_before
 
 
 def test_a_factory_that_needs_python_numbers_is_told_why():

@@ -39,7 +39,12 @@ def _compare(fast, reference, exact):
         np.testing.assert_array_equal(fast.losses, reference.losses)
     else:
         np.testing.assert_allclose(fast.losses, reference.losses, rtol=1e-12)
-    for name in ("final_loss", "epoch_losses"):
+    for name in ("best_step",):
+        a, b = getattr(fast, name), getattr(reference, name)
+        assert (a is None) == (b is None), name
+        if a is not None:
+            np.testing.assert_array_equal(a, b, err_msg=name)
+    for name in ("final_loss", "epoch_losses", "eval_losses", "final_eval_loss"):
         a, b = getattr(fast, name), getattr(reference, name)
         assert (a is None) == (b is None), name
         if a is not None:
@@ -127,3 +132,31 @@ def test_the_cases_exercise_what_they_name(x64):
         outcome[case] = (bool(run.converged), int(run.steps))
     assert outcome["tol-loss-change"][0] and outcome["tol-grad-norm"][0]
     assert not outcome["full-batch"][0] and outcome["full-batch"][1] == 250
+
+
+VALIDATION_CASES = {
+    "full-batch": dict(steps=250, record_every=10),
+    "mini-batches, strided": dict(steps=250, batch_size=8, record_every=7),
+    "tol": dict(steps=300, batch_size=8, record_every=10, tol=1e-3),
+}
+
+
+@pytest.mark.parametrize("keep_best", [False, True], ids=["final", "keep-best"])
+@pytest.mark.parametrize("rate", [0.1, 0.45, 0.6], ids=["slow", "fast", "diverging"])
+@pytest.mark.parametrize("case", list(VALIDATION_CASES), ids=list(VALIDATION_CASES))
+def test_validation_losses_and_the_best_parameters_equal_the_reference(x64, case, rate, keep_best):
+    """eval_losses at the record points (the final parameters' once a run stopped), and
+    with keep_best the recorded parameters of lowest validation loss, as the reference
+    loop states them; on runs that complete, converge and diverge."""
+    x, y = problems.geron_linear().data
+    train, validation = (x[:80], y[:80]), (x[80:], y[80:])
+    loss_fn = problems.geron_linear().loss_fn
+    params = problems.geron_theta0()
+    kwargs = dict(VALIDATION_CASES[case], key=KEY, eval_data=validation, keep_best=keep_best)
+    fast = jaxgd.fit(loss_fn, params, train, sgd(rate), **kwargs)
+    reference = reference_fit(loss_fn, params, train, sgd(rate), **kwargs)
+    _compare(fast, reference, exact=True)
+    assert fast.eval_losses.shape == fast.losses.shape
+    if keep_best:  # the kept parameters' validation loss is the lowest recorded one
+        lowest = np.nanmin(np.append(np.asarray(fast.eval_losses), fast.final_eval_loss))
+        np.testing.assert_allclose(fast.final_eval_loss, lowest, rtol=1e-14)

@@ -33,7 +33,7 @@ from jaxgd._engine.lanes import Lanes
 from jaxgd._engine.order import batch_indices
 from jaxgd._engine.plan import Plan
 from jaxgd._engine.state import CONVERGED, DIVERGED, RUNNING, Carry, History, Record
-from jaxgd._engine.step import end_loss, select, step
+from jaxgd._engine.step import end_loss, eval_loss, improve, select, step
 from jaxgd._types import Array, Batch, Params, PRNGKey
 from jaxgd.optim.base import GradientTransformation
 
@@ -63,6 +63,7 @@ class _Chunks(NamedTuple):
     limit: Array  # the first update not to take
     per_chunk: int  # records per chunk
     n_chunks: int
+    eval_data: Batch | None = None
 
     @property
     def length(self) -> int:
@@ -79,6 +80,33 @@ class _Chunks(NamedTuple):
     def lane_step(self, hyperparameters: Any, key: PRNGKey, lane: Carry, index: Any, t: Array):
         optimizer = self.make_optimizer(hyperparameters)
         return step(self.plan, optimizer, self.data, key, self.limit, lane, (t, index))
+
+    def eval_losses(self, params: Params, dtype: Any) -> Array:
+        """Every lane's validation loss at ``params``."""
+        return self.lanes.map(lambda p: eval_loss(self.plan, p, self.eval_data, dtype))(params)
+
+
+def _validate(c: _Chunks, lane: Carry, i: Array, t: Array) -> tuple[Carry, Array | None]:
+    """At a record point (``i`` a multiple of ``record_every``), every lane's validation loss
+    at θ_t, and its best parameters so far with ``keep_best``; NaN elsewhere. The test is
+    the same for every lane, so the validation set is read once per record, not per update.
+    """
+    if c.eval_data is None:
+        return lane, None
+    dtype = lane.prev_loss.dtype
+
+    def at_record() -> tuple[Any, Array]:
+        loss = c.eval_losses(lane.params, dtype)
+        best = lane.best
+        if best is not None:
+            best = c.lanes.map(improve)(best, lane.params, loss, jnp.broadcast_to(t, loss.shape))
+        return best, loss
+
+    def elsewhere() -> tuple[Any, Array]:
+        return lane.best, jnp.full_like(lane.prev_loss, jnp.nan)
+
+    best, loss = jax.lax.cond(i % c.plan.record_every == 0, at_record, elsewhere)
+    return lane._replace(best=best), loss
 
 
 class _Passes(NamedTuple):
@@ -117,11 +145,13 @@ def _run_pass(c: _Chunks, lane: Carry, records: Record, ts: Array, first: Array,
 
     def update(i: Array, state: tuple[Carry, Record]) -> tuple[Carry, Record]:
         lane, records = state
+        lane, validation = _validate(c, lane, i, ts[i])
         if batches is None:
             lane, record = lane_step(lanes.hyperparameters, lanes.keys, lane, None, ts[i])
         else:
             index = batches[:, i] if lanes.batched else batches[i]
             lane, record = lane_step(lanes.hyperparameters, lanes.keys, lane, index, ts[i])
+        record = record._replace(eval_loss=validation)
         # a dynamic_update_slice: no negative-index or bounds handling per update
         return lane, jax.tree.map(
             lambda a, b: jax.lax.dynamic_update_index_in_dim(a, b, i, 0), records, record
@@ -148,6 +178,12 @@ def _no_check(c: _Chunks, ts, t_check, start: Carry, stop, *_) -> Events:
     return Events(stop=stop, converged=jnp.zeros_like(stop, bool), stopped_at=start.stopped_at)
 
 
+def _strided(record: Record, r: int) -> History:
+    """Every ``r``-th record of a chunk: what its history keeps."""
+    every = functools.partial(jax.tree.map, lambda a: a[::r])
+    return History(record.loss[::r], every(record.params), every(record.eval_loss))
+
+
 def _pass(c: _Chunks, state: _Passes) -> _Passes:
     """One pass over (part of) a chunk, then the state of the next pass."""
     ts = c.updates(state.chunk)
@@ -171,13 +207,13 @@ def _pass(c: _Chunks, state: _Passes) -> _Passes:
     done = jnp.where(state.replay, last == chunk_end, ~event)  # the chunk is done
     took = running & (stop >= last) & ~event  # the lanes that keep this pass's result
     carry = c.lanes.map(select)(took, end, state.carry)
-    settled, settled_records = settle(state.carry, ts, chunk_end, stop, carry, records)
-    r = c.plan.record_every
+    final_eval = None if c.eval_data is None else c.eval_losses(carry.params, carry.prev_loss.dtype)
+    settled, settled_records = settle(state.carry, ts, chunk_end, stop, carry, records, final_eval)
     # written after every pass; the chunk's last pass writes it for good
     history = jax.tree.map(
         lambda buffer, piece: jax.lax.dynamic_update_index_in_dim(buffer, piece, state.chunk, 0),
         state.history,
-        History(settled_records.loss[::r], jax.tree.map(lambda a: a[::r], settled_records.params)),
+        _strided(settled_records, c.plan.record_every),
     )
     next_chunk = jnp.where(done, state.chunk + 1, state.chunk)
     next_ts = c.updates(next_chunk)
@@ -207,10 +243,12 @@ def _first_passes(c: _Chunks, carry: Carry) -> _Passes:
 
     lanes = c.lanes
     record = jax.eval_shape(lanes.map(one_record), lanes.hyperparameters, lanes.keys, carry)
+    if c.eval_data is not None:
+        record = record._replace(eval_loss=record.loss)
     records = jax.tree.map(lambda a: jnp.zeros((c.length, *a.shape), a.dtype), record)
     history = jax.tree.map(
         lambda a: jnp.zeros((c.n_chunks, c.per_chunk, *a.shape), a.dtype),
-        History(record.loss, record.params),
+        History(record.loss, record.params, record.eval_loss),
     )
     return _Passes(
         chunk=jnp.array(0, jnp.int32),
@@ -234,6 +272,7 @@ def advance(
     tol: Array | None,
     start: Array | int,
     n_records: int,
+    eval_data: Batch | None = None,
 ) -> tuple[Carry, History]:
     """Run updates ``start, …, start + n_records × record_every − 1`` of every lane.
 
@@ -245,7 +284,9 @@ def advance(
     n_chunks = math.ceil(n_records / per_chunk)
     start = jnp.asarray(start, jnp.int32)
     limit = jnp.minimum(start + n_records * plan.record_every, plan.n_updates)
-    c = _Chunks(plan, make_optimizer, lanes, data, tol, start, limit, per_chunk, n_chunks)
+    c = _Chunks(
+        plan, make_optimizer, lanes, data, tol, start, limit, per_chunk, n_chunks, eval_data
+    )
     state = jax.lax.while_loop(
         lambda state: state.chunk < n_chunks, functools.partial(_pass, c), _first_passes(c, carry)
     )

@@ -135,9 +135,11 @@ def settle(
     stop: Array,
     end: Carry,
     record: Record,
+    final_eval: Array | None = None,
 ) -> tuple[Carry, Record]:
     """A chunk's records as its history shows them: from a lane's ``stop`` on, the
-    loss (and parameters) of its final state ``end``, repeated."""
+    loss (and parameters, and ``final_eval``, the validation loss) of its final state
+    ``end``, repeated."""
     stopped_index = jnp.clip(stop - ts[0], 0, ts.shape[0] - 1)
     losses = record.loss
     at_stop = jnp.take_along_axis(losses, stopped_index[None], axis=0)[0]
@@ -157,6 +159,7 @@ def settle(
     params = (
         None if record.params is None else jax.tree.map(repeat_final, record.params, end.params)
     )
+    eval_losses = None if final_eval is None else repeat_final(record.eval_loss, final_eval)
     # L_{t−1} before the next chunk: the loss of the chunk's last update taken
     prev_loss = jax.lax.dynamic_index_in_dim(losses, chunk_end - 1 - ts[0], 0, keepdims=False)
-    return end._replace(prev_loss=prev_loss), Record(losses, params, None)
+    return end._replace(prev_loss=prev_loss), Record(losses, params, None, eval_losses)

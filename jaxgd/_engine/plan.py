@@ -13,6 +13,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from jaxgd._engine.checks import check_data, check_flag, check_number, check_positive_int
 from jaxgd._types import Batch, LossFn
 
@@ -43,6 +45,7 @@ class LoopOptions:
     record_params: bool = False
     loss_with_key: bool = False
     max_loss_ratio: float | None = DEFAULT_MAX_LOSS_RATIO
+    keep_best: bool = False
 
     @classmethod
     def pick(cls, arguments: Mapping[str, Any]) -> LoopOptions:
@@ -68,6 +71,8 @@ class Plan:
     n_epochs: int | None
     loss_with_key: bool = False
     max_loss_ratio: float | None = None
+    n_eval_examples: int | None = None  # the validation set's size; None: no validation
+    keep_best: bool = False
 
     @property
     def n_records(self) -> int:
@@ -84,11 +89,14 @@ class Plan:
         )
 
 
-def make_plan(loss_fn: LossFn, data: Batch | None, options: LoopOptions) -> Plan:
+def make_plan(
+    loss_fn: LossFn, data: Batch | None, options: LoopOptions, eval_data: Batch | None = None
+) -> Plan:
     """Check the run's settings and fix the shape of its compiled loop."""
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable loss_fn(params, x, y); got {loss_fn!r}.")
     n_examples = check_data(data)
+    n_eval = _check_eval_data(eval_data, data, check_flag("keep_best", options.keep_best))
     if (options.steps is None) == (options.epochs is None):
         raise ValueError(
             "give exactly one of steps= (number of updates) or epochs= (passes over the data); "
@@ -125,6 +133,8 @@ def make_plan(loss_fn: LossFn, data: Batch | None, options: LoopOptions) -> Plan
         n_epochs=n_epochs,
         loss_with_key=check_flag("loss_with_key", options.loss_with_key),
         max_loss_ratio=_check_max_loss_ratio(options.max_loss_ratio),
+        n_eval_examples=n_eval,
+        keep_best=options.keep_best,
     )
     if plan.masked and plan.loss_with_key:
         raise ValueError(
@@ -132,6 +142,32 @@ def make_plan(loss_fn: LossFn, data: Batch | None, options: LoopOptions) -> Plan
             "examples: pass drop_last=True (or a batch size that divides the data)."
         )
     return plan
+
+
+def _check_eval_data(eval_data: Batch | None, data: Batch | None, keep_best: bool) -> int | None:
+    """Validation data is checked as training data is, and must match its shapes."""
+    if eval_data is None:
+        if keep_best:
+            raise ValueError(
+                "keep_best=True keeps the parameters with the lowest validation loss: "
+                "pass eval_data=(x_val, y_val)."
+            )
+        return None
+    if data is None:
+        raise ValueError(
+            "eval_data needs training data of the same kind; this objective has data=None."
+        )
+    try:
+        n_eval = check_data(eval_data)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"eval_data: {error}") from None
+    for name, train, held_out in zip(("x", "y"), data, eval_data, strict=True):
+        if np.shape(train)[1:] != np.shape(held_out)[1:]:
+            raise ValueError(
+                f"eval_data's {name} has shape {np.shape(held_out)} but data's {name} has "
+                f"{np.shape(train)}; validation examples need the training examples' shape."
+            )
+    return n_eval
 
 
 def _check_tol(tol: Any) -> None:

@@ -11,7 +11,7 @@ from jaxgd._engine.chunks import advance
 from jaxgd._engine.lanes import Lanes
 from jaxgd._engine.plan import Plan
 from jaxgd._engine.state import CONVERGED, DIVERGED, RUNNING, Carry, FitResult, History
-from jaxgd._engine.step import full_loss, init_carry
+from jaxgd._engine.step import eval_loss, full_loss, init_carry, select
 from jaxgd._types import Array, Batch, OptState, Params
 from jaxgd.optim.base import GradientTransformation
 
@@ -33,7 +33,12 @@ def init_lanes(
 
 
 def finish(
-    plan: Plan, lanes: Lanes, carry: Carry, data: Batch | None, history: History
+    plan: Plan,
+    lanes: Lanes,
+    carry: Carry,
+    data: Batch | None,
+    history: History,
+    eval_data: Batch | None = None,
 ) -> FitResult:
     """Package every lane's loop state and recorded history as a :class:`FitResult`."""
     stopped = carry.status != RUNNING
@@ -45,8 +50,15 @@ def finish(
         epoch_ends = epoch_ends.reshape((1,) * steps.ndim + epoch_ends.shape)  # [(lanes,) epochs]
         after_stop = stopped[..., None] & (epoch_ends >= steps[..., None])
         epoch_losses = jnp.where(after_stop, final_loss[..., None], epoch_losses)
+    params, final_eval, best_step = carry.params, None, None
+    if eval_data is not None:
+        dtype = carry.prev_loss.dtype
+        final_eval = lanes.map(lambda p: eval_loss(plan, p, eval_data, dtype))(carry.params)
+    if carry.best is not None:
+        params, final_eval, best_step = _best_or_final(lanes, carry, final_eval, steps)
+        final_loss = lanes.map(lambda p: full_loss(plan, p, data))(params)
     return FitResult(
-        params=carry.params,
+        params=params,
         opt_state=carry.opt_state,
         losses=history.losses,
         steps=steps,
@@ -56,6 +68,26 @@ def finish(
         final_loss=final_loss,
         epoch_losses=epoch_losses,
         param_history=history.params,
+        eval_losses=history.eval_losses,
+        final_eval_loss=final_eval,
+        best_step=best_step,
+    )
+
+
+def _best_or_final(
+    lanes: Lanes, carry: Carry, final_eval: Array, steps: Array
+) -> tuple[Params, Array, Array]:
+    """The recorded parameters with the lowest validation loss, unless the final ones are
+    as low (or every recorded one was NaN): ``(params, their validation loss, their step)``."""
+    best = carry.best
+    use_best = (best.eval_loss < final_eval) | (
+        jnp.isnan(final_eval) & jnp.isfinite(best.eval_loss)
+    )
+    params = lanes.map(select)(use_best, best.params, carry.params)
+    return (
+        params,
+        jnp.where(use_best, best.eval_loss, final_eval),
+        jnp.where(use_best, best.step, steps).astype(jnp.int32),
     )
 
 
@@ -67,6 +99,7 @@ def run(
     data: Batch | None,
     tol: Array | None = None,
     opt_state: OptState | None = None,
+    eval_data: Batch | None = None,
 ) -> FitResult:
     """Whole runs of every lane as one pure, traceable function (what :func:`jaxgd.sweep` jits).
 
@@ -75,5 +108,7 @@ def run(
     are records-first, ``[records, lanes, …]``, as the loop writes them.
     """
     carry = init_lanes(plan, make_optimizer, lanes, params, data, opt_state)
-    carry, history = advance(plan, make_optimizer, lanes, carry, data, tol, 0, plan.n_records)
-    return finish(plan, lanes, carry, data, history)
+    carry, history = advance(
+        plan, make_optimizer, lanes, carry, data, tol, 0, plan.n_records, eval_data
+    )
+    return finish(plan, lanes, carry, data, history, eval_data)

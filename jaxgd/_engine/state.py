@@ -27,6 +27,12 @@ class FitResult(NamedTuple):
       epoch_losses: with ``epochs``: the whole-data loss after each epoch.
       param_history: with ``record_params=True``: ``params`` before updates ``0, r, 2r, …``,
         each leaf with a leading axis of that length.
+      eval_losses: with ``eval_data``: the validation loss (``loss_fn`` on the whole
+        validation set) of the parameters before updates ``0, r, 2r, …``; after a run
+        stops, that of its final parameters repeated.
+      final_eval_loss: with ``eval_data``: the validation loss of ``params``.
+      best_step: with ``keep_best=True``: the update before which ``params`` were taken
+        (``steps`` when they are the final parameters).
     """
 
     params: Params
@@ -39,6 +45,17 @@ class FitResult(NamedTuple):
     final_loss: Array
     epoch_losses: Array | None = None
     param_history: Params | None = None
+    eval_losses: Array | None = None
+    final_eval_loss: Array | None = None
+    best_step: Array | None = None
+
+
+class Best(NamedTuple):
+    """The parameters with the lowest validation loss recorded so far, and where."""
+
+    params: Params
+    eval_loss: Array
+    step: Array
 
 
 class Carry(NamedTuple):
@@ -48,7 +65,7 @@ class Carry(NamedTuple):
     stops: the loss of its final parameters); ``stopped_at`` the update at which
     the run stopped (see ``status``); ``loss_limit`` the loss above which the run
     diverges (``max_loss_ratio × L_init``, +inf when ``L_init <= 0``; ``None`` when
-    the plan has no such rule).
+    the plan has no such rule); ``best`` with ``keep_best`` (:class:`Best`).
     """
 
     params: Params
@@ -58,14 +75,16 @@ class Carry(NamedTuple):
     stopped_at: Array
     epoch_losses: Array | None
     loss_limit: Array | None = None
+    best: Best | None = None
 
 
 class Record(NamedTuple):
-    """What one update reports: L_t (and θ_t, ‖g_t‖ when needed)."""
+    """What one update reports: L_t (and θ_t, ‖g_t‖, the validation loss when needed)."""
 
     loss: Array
     params: Params | None
     grad_norm: Array | None
+    eval_loss: Array | None = None
 
 
 class History(NamedTuple):
@@ -73,3 +92,4 @@ class History(NamedTuple):
 
     losses: Array
     params: Params | None
+    eval_losses: Array | None = None

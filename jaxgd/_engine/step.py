@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 from jaxgd._engine.order import select_batch
 from jaxgd._engine.plan import Plan
-from jaxgd._engine.state import RUNNING, Carry, Record
+from jaxgd._engine.state import RUNNING, Best, Carry, Record
 from jaxgd._types import Array, Batch, OptState, Params, PRNGKey
 from jaxgd.optim.base import GradientTransformation, apply_updates
 
@@ -62,6 +62,21 @@ def loss_on_batch(
     """``θ ↦ L_t(θ)``: the loss on the batch of update ``t`` (examples ``index``)."""
     x, y, weights = select_batch(plan, data, index)
     return lambda params: batch_loss(plan, params, x, y, weights, loss_key(plan, key, t))
+
+
+def eval_loss(plan: Plan, params: Params, eval_data: Batch, dtype: Any) -> Array:
+    """The validation loss: ``loss_fn`` on the whole validation set (no key: evaluation mode)."""
+    return full_loss(plan, params, eval_data).astype(dtype)
+
+
+def improve(best: Best, params: Params, loss: Array, t: Array) -> Best:
+    """``best`` with ``params`` (validation loss ``loss``, before update ``t``) where lower."""
+    better = loss < best.eval_loss  # a NaN loss is never better
+    return Best(
+        select(better, params, best.params),
+        jnp.where(better, loss, best.eval_loss),
+        jnp.where(better, t, best.step).astype(jnp.int32),
+    )
 
 
 def global_norm(tree: Any) -> Array:
@@ -120,6 +135,11 @@ def init_carry(
             jnp.full((plan.n_epochs,), jnp.nan, dtype) if plan.n_epochs is not None else None
         ),
         loss_limit=loss_limit(plan, params, data, dtype),
+        best=(
+            Best(params, jnp.array(jnp.inf, dtype), jnp.array(0, jnp.int32))
+            if plan.keep_best
+            else None
+        ),
     )
 
 

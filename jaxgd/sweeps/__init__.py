@@ -48,7 +48,7 @@ blocks, devices), ``results`` (``SweepResult``, CSV and JSON) and ``driver`` (``
 from __future__ import annotations
 
 from jaxgd.sweeps.checks import check_init_fn, check_lane_optimizers
-from jaxgd.sweeps.driver import lane_keys, sweep
+from jaxgd.sweeps.driver import sweep
 from jaxgd.sweeps.placement import (
     BLOCK_FLOPS,
     DEFAULT_MEMORY_BUDGET,
@@ -60,6 +60,7 @@ from jaxgd.sweeps.placement import (
     estimate_lane_cost,
     resolve_devices,
 )
+from jaxgd.sweeps.program import lane_keys
 from jaxgd.sweeps.results import STATUSES, SweepResult, describe, read_records, to_portable
 from jaxgd.sweeps.space import (
     Choice,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -14,104 +13,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd._engine.checks import as_arrays, check_flag, check_loss_fn
-from jaxgd._engine.lanes import Lanes
 from jaxgd._engine.plan import DEFAULT_MAX_LOSS_RATIO, LoopOptions, Plan, make_plan
-from jaxgd._engine.run import run
 from jaxgd._engine.state import FitResult
 from jaxgd._keys import as_key
-from jaxgd._types import Array, Batch, InitFn, LossFn, PRNGKey
+from jaxgd._types import Batch, InitFn, LossFn, PRNGKey
 from jaxgd.sweeps import placement
 from jaxgd.sweeps.checks import check_init_fn, check_lane_optimizers, is_transformation, seed_list
+from jaxgd.sweeps.program import on_host_lanes_first, run_lanes
 from jaxgd.sweeps.results import SweepResult
 from jaxgd.sweeps.space import Configurations, configurations, program_groups
-
-
-def lane_keys(key: PRNGKey | int, seed: int) -> tuple[PRNGKey, PRNGKey]:
-    """``(init_key, data_key)`` of the lanes with seed ``seed`` in a sweep started from ``key``.
-
-    ``key`` as :func:`jaxgd.sweep` takes it (a typed key, a legacy raw key or an int seed).
-    """
-    if isinstance(seed, (int, np.integer)) and not 0 <= seed < 2**32:
-        raise ValueError(f"seed={seed} must be in [0, 2**32), as the sweep's seeds are.")
-    lanes_key = jax.random.split(as_key(key))[1]
-    init_key, data_key = jax.random.split(jax.random.fold_in(lanes_key, seed))
-    return init_key, data_key
-
-
-def _lane_optimizer(factory: Callable[..., Any], static_hp: tuple, hyperparameters: dict):
-    return factory(**dict(static_hp), **hyperparameters)
-
-
-@functools.partial(
-    jax.jit, static_argnames=("plan", "factory", "static_hp", "init_fn", "lanes_per_block")
-)
-def _run_lanes(
-    plan, factory, static_hp, init_fn, data, tol, key, lane_hp, lane_seeds, lanes_per_block
-):
-    """Every lane of a chunk: :func:`jaxgd.train.run` over hyperparameters and seeds.
-
-    Each lane derives its keys from the sweep's ``key`` and its seed with
-    :func:`lane_keys`, so the program depends on the chunk size only. The lanes run in
-    blocks of ``lanes_per_block``, one block after another inside the program (see
-    :func:`choose_lanes_per_block`); lanes are independent, so blocks change no result.
-    """
-    make_optimizer = functools.partial(_lane_optimizer, factory, static_hp)
-
-    def run_block(block_hp: Any, block_seeds: Array) -> tuple[FitResult, Array]:
-        init_keys, data_keys = jax.vmap(lambda seed: lane_keys(key, seed))(block_seeds)
-        params = jax.vmap(init_fn)(init_keys)
-        result = run(plan, make_optimizer, Lanes(block_hp, data_keys), params, data, tol)
-        result = result._replace(opt_state=None)  # a SweepResult keeps none: not copied out
-        return result, _lowest_finite(result.losses, result.final_loss)
-
-    n_lanes = lane_seeds.shape[0]
-    if lanes_per_block >= n_lanes:
-        return run_block(lane_hp, lane_seeds)
-    n_blocks = n_lanes // lanes_per_block
-    blocks = jax.tree.map(
-        lambda a: a.reshape(n_blocks, lanes_per_block, *a.shape[1:]), (lane_hp, lane_seeds)
-    )
-    result, lowest = jax.lax.map(lambda block: run_block(*block), blocks)
-
-    def lanes_first(a: Array) -> Array:  # [blocks, block, …] -> [lanes, …]
-        return a.reshape(n_lanes, *a.shape[2:])
-
-    def records_first(a: Array) -> Array:  # [blocks, records, block, …] -> [records, lanes, …]
-        return jnp.moveaxis(a, 0, 1).reshape(a.shape[1], n_lanes, *a.shape[3:])
-
-    histories = {"losses": result.losses, "param_history": result.param_history}
-    result = jax.tree.map(lanes_first, result._replace(losses=None, param_history=None))
-    result = result._replace(**jax.tree.map(records_first, histories))
-    return result, lanes_first(lowest)
-
-
-def _lowest_finite(losses: Array, final_loss: Array) -> Array:
-    """Per lane: the lowest finite recorded or final loss (+inf if none is finite).
-
-    ``losses`` is records-first, ``[records, lanes]``, as :func:`jaxgd.train.run` returns it.
-    A history holds finite losses only, or +inf where a run's very first loss was not
-    finite: a run stops at its first non-finite loss and from there repeats the loss of
-    its final parameters. So its plain minimum needs no mask (a mask made XLA write a
-    masked copy of the whole history first).
-    """
-    final_loss = final_loss.astype(losses.dtype)
-    return jnp.minimum(
-        jnp.min(losses, axis=0), jnp.where(jnp.isfinite(final_loss), final_loss, jnp.inf)
-    )
-
-
-def _on_host_lanes_first(result: FitResult, n_lanes: int) -> FitResult:
-    """The first ``n_lanes`` lanes of ``result`` as NumPy arrays, every field lanes-first.
-
-    The histories come records-first from the program; their lanes-first form is a
-    transposed view (no copy).
-    """
-    lanes_first = functools.partial(np.moveaxis, source=0, destination=1)
-    result = result._replace(
-        losses=lanes_first(np.asarray(result.losses)),
-        param_history=jax.tree.map(lambda a: lanes_first(np.asarray(a)), result.param_history),
-    )
-    return jax.tree.map(lambda a: np.asarray(a)[:n_lanes], result)
 
 
 def sweep(
@@ -140,6 +50,8 @@ def sweep(
     loss_with_key: bool = False,
     memory_budget: int = placement.DEFAULT_MEMORY_BUDGET,
     max_loss_ratio: float | None = DEFAULT_MAX_LOSS_RATIO,
+    eval_data: Batch | None = None,
+    keep_best: bool = False,
 ) -> SweepResult:
     """Train every configuration × seed as a lane of one compiled, vmapped program.
 
@@ -163,6 +75,12 @@ def sweep(
       devices: devices to shard lanes over (a count or a list); default all.
       progress: a progress bar over lanes; default on when stderr is a terminal.
       memory_budget: bytes per chunk used to choose ``chunk_size``.
+      eval_data: ``(x_val, y_val)``, shared by all lanes: each lane records its validation
+        loss as :func:`jaxgd.fit` does; the result then has ``eval_loss``,
+        ``best_eval_loss`` and ``eval_losses``, and :meth:`SweepResult.best` selects on
+        ``eval_loss`` by default.
+      keep_best: as in :func:`jaxgd.fit`: each lane's ``params`` are its recorded
+        parameters with the lowest validation loss (``best_step`` says where).
 
     Every lane's hyperparameters are given to ``optimizer`` (the factory) before anything
     compiles, so its argument checks (every :mod:`jaxgd.optim` factory checks its
@@ -186,25 +104,17 @@ def sweep(
     _check_sweep_arguments(optimizer, chunk_size, memory_budget)
     progress = None if progress is None else check_flag("progress", progress)
     key = as_key(key)
-    plan = make_plan(loss_fn, data, options)
-    data = as_arrays(data)
+    plan = make_plan(loss_fn, data, options, eval_data)
+    data, eval_data = as_arrays(data), as_arrays(eval_data)
     check_loss_fn(loss_fn, check_init_fn(init_fn, key), data)
     seeds = seed_list(seeds)
     configs = configurations(optimizer, grid, random, n_random, key)
     groups = program_groups(configs)
     check_lane_optimizers(optimizer, configs, groups)
     n_lanes = configs.count * len(seeds)
-    chunks = _chunking(
-        plan,
-        init_fn,
-        data,
-        key,
-        n_lanes,
-        chunk_size,
-        memory_budget,
-        placement.resolve_devices(devices),
-    )
-    shared = (data, None if tol is None else jnp.asarray(tol), key)
+    devices = placement.resolve_devices(devices)
+    chunks = _chunking(plan, init_fn, data, key, n_lanes, chunk_size, memory_budget, devices)
+    shared = (data, None if tol is None else jnp.asarray(tol), key, eval_data)
     if not placement.on_the_default_device(shared, chunks.devices):
         shared = placement.put(shared, chunks.replicated)  # one transfer for all the lanes share
     show = progress if progress is not None else sys.stderr.isatty()
@@ -295,7 +205,7 @@ def _run_group(
     plan: Plan,
     optimizer: Callable[..., Any],
     init_fn: InitFn,
-    shared: tuple[Any, Any, Any],
+    shared: tuple[Any, Any, Any, Any],
     configs: Configurations,
     static: tuple,
     members: np.ndarray,
@@ -328,7 +238,7 @@ def _run_group(
             (hp, seed_values[padded % n_seeds]), chunks.lane_sharding, len(chunks.devices)
         )
         fit_result, best = placement.gather(
-            _run_lanes(
+            run_lanes(
                 plan,
                 optimizer,
                 static,
@@ -343,7 +253,7 @@ def _run_group(
         lane_index = np.asarray(members)[local // n_seeds] * n_seeds + local % n_seeds
         n_real = len(local)
         outputs.append(
-            (lane_index, (_on_host_lanes_first(fit_result, n_real), np.asarray(best)[:n_real]))
+            (lane_index, (on_host_lanes_first(fit_result, n_real), np.asarray(best)[:n_real]))
         )
         if bar is not None:
             bar.update(n_real)
@@ -368,7 +278,7 @@ def _assemble(configs: Configurations, seeds: list[int], outputs, plan: Plan) ->
         hyperparameters=hyperparameters,
         seeds=np.tile(np.asarray(seeds), configs.count),
         final_loss=np.asarray(merged.final_loss, np.float64),
-        best_loss=best.astype(np.float64),
+        best_loss=best[:, 0].astype(np.float64),
         status=status,
         steps=np.asarray(merged.steps),
         diverged_at=np.asarray(merged.diverged_at),
@@ -377,4 +287,17 @@ def _assemble(configs: Configurations, seeds: list[int], outputs, plan: Plan) ->
         params=merged.params,
         epoch_losses=merged.epoch_losses,
         param_history=merged.param_history,
+        **_validation_fields(merged, best),
+    )
+
+
+def _validation_fields(merged: FitResult, best: np.ndarray) -> dict[str, Any]:
+    """The validation losses of a sweep with ``eval_data`` (no fields without)."""
+    if merged.eval_losses is None:
+        return {}
+    return dict(
+        eval_loss=np.asarray(merged.final_eval_loss, np.float64),
+        best_eval_loss=best[:, 1].astype(np.float64),
+        eval_losses=np.asarray(merged.eval_losses),
+        best_step=None if merged.best_step is None else np.asarray(merged.best_step),
     )

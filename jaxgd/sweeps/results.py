@@ -35,6 +35,9 @@ class SweepResult:
       record_every: the stride of ``losses``.
       params: final parameters, each leaf with a leading lane axis.
       epoch_losses, param_history: as in :class:`jaxgd.FitResult`, per lane (or None).
+      eval_loss, best_eval_loss, eval_losses: with ``eval_data``: the validation loss of
+        the final parameters, the lowest one seen, and the recorded ones (else None).
+      best_step: with ``keep_best``: where each lane's ``params`` were taken.
     """
 
     hyperparameters: dict[str, np.ndarray]
@@ -49,6 +52,10 @@ class SweepResult:
     params: Any
     epoch_losses: np.ndarray | None = None
     param_history: Any = None
+    eval_loss: np.ndarray | None = None
+    best_eval_loss: np.ndarray | None = None
+    eval_losses: np.ndarray | None = None
+    best_step: np.ndarray | None = None
 
     @property
     def n_lanes(self) -> int:
@@ -56,7 +63,8 @@ class SweepResult:
 
     def to_records(self) -> list[dict[str, Any]]:
         """One dict per lane: each hyperparameter, ``seed``, ``final_loss``, ``best_loss``,
-        ``status``, ``steps`` (and ``diverged_at``)."""
+        ``status``, ``steps``, ``diverged_at`` (and, with validation data, ``eval_loss`` and
+        ``best_eval_loss``; with ``keep_best``, ``best_step``)."""
         records = []
         for i in range(self.n_lanes):
             record = {
@@ -70,11 +78,19 @@ class SweepResult:
                 steps=int(self.steps[i]),
                 diverged_at=int(self.diverged_at[i]),
             )
+            for name in ("eval_loss", "best_eval_loss", "best_step"):
+                values = getattr(self, name)
+                if values is not None:
+                    record[name] = python_scalar(values[i])
             records.append(record)
         return records
 
-    def best(self, *, by: str = "final_loss", over_seeds: str | None = None) -> dict[str, Any]:
+    def best(self, *, by: str | None = None, over_seeds: str | None = None) -> dict[str, Any]:
         """The best lane (lowest ``by``), never a diverged one.
+
+        ``by``: ``"final_loss"`` (alias ``"loss"``), ``"best_loss"``, and with validation
+        data ``"eval_loss"`` or ``"best_eval_loss"``. By default ``"eval_loss"`` when the
+        sweep had ``eval_data`` (select on held-out data), else ``"final_loss"``.
 
         With ``over_seeds="median"`` lanes are grouped by configuration and the
         configuration with the lowest median over its seeds is returned (its
@@ -82,8 +98,7 @@ class SweepResult:
         seeds is not chosen); the record then holds the median and the number of
         seeds that diverged.
         """
-        if by not in ("final_loss", "best_loss"):
-            raise ValueError(f"by={by!r}; choose final_loss or best_loss.")
+        by = self._criterion(by)
         records = self.to_records()
         if over_seeds is None:
             finite = [r for r in records if r["status"] != "diverged" and math.isfinite(r[by])]
@@ -116,6 +131,17 @@ class SweepResult:
                 f"every configuration diverged for most seeds; {self._divergence_hint()}"
             )
         return min(finite, key=lambda s: s[by])
+
+    def _criterion(self, by: str | None) -> str:
+        validated = self.eval_loss is not None
+        if by is None:
+            return "eval_loss" if validated else "final_loss"
+        by = "final_loss" if by == "loss" else by
+        choices = ("final_loss", "best_loss", *(("eval_loss", "best_eval_loss") * validated))
+        if by not in choices:
+            hint = "" if validated else " (eval_loss needs sweep(..., eval_data=(x_val, y_val)))"
+            raise ValueError(f"by={by!r}; choose one of {', '.join(choices)}{hint}.")
+        return by
 
     def _divergence_hint(self) -> str:
         """What to change when no lane can be chosen."""

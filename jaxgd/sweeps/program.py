@@ -1,0 +1,123 @@
+"""The compiled program of a chunk of lanes: each lane's keys, parameters and run."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgd._engine.lanes import Lanes
+from jaxgd._engine.run import run
+from jaxgd._engine.state import FitResult
+from jaxgd._keys import as_key
+from jaxgd._types import Array, PRNGKey
+
+
+def lane_keys(key: PRNGKey | int, seed: int) -> tuple[PRNGKey, PRNGKey]:
+    """``(init_key, data_key)`` of the lanes with seed ``seed`` in a sweep started from ``key``.
+
+    ``key`` as :func:`jaxgd.sweep` takes it (a typed key, a legacy raw key or an int seed).
+    """
+    if isinstance(seed, (int, np.integer)) and not 0 <= seed < 2**32:
+        raise ValueError(f"seed={seed} must be in [0, 2**32), as the sweep's seeds are.")
+    lanes_key = jax.random.split(as_key(key))[1]
+    init_key, data_key = jax.random.split(jax.random.fold_in(lanes_key, seed))
+    return init_key, data_key
+
+
+def _lane_optimizer(factory: Callable[..., Any], static_hp: tuple, hyperparameters: dict):
+    return factory(**dict(static_hp), **hyperparameters)
+
+
+@functools.partial(
+    jax.jit, static_argnames=("plan", "factory", "static_hp", "init_fn", "lanes_per_block")
+)
+def run_lanes(
+    plan,
+    factory,
+    static_hp,
+    init_fn,
+    data,
+    tol,
+    key,
+    eval_data,
+    lane_hp,
+    lane_seeds,
+    lanes_per_block,
+):
+    """Every lane of a chunk: :func:`jaxgd.train.run` over hyperparameters and seeds.
+
+    Each lane derives its keys from the sweep's ``key`` and its seed with
+    :func:`lane_keys`, so the program depends on the chunk size only. The lanes run in
+    blocks of ``lanes_per_block``, one block after another inside the program (see
+    :func:`choose_lanes_per_block`); lanes are independent, so blocks change no result.
+    """
+    make_optimizer = functools.partial(_lane_optimizer, factory, static_hp)
+
+    def run_block(block_hp: Any, block_seeds: Array) -> tuple[FitResult, Array]:
+        init_keys, data_keys = jax.vmap(lambda seed: lane_keys(key, seed))(block_seeds)
+        params = jax.vmap(init_fn)(init_keys)
+        lanes = Lanes(block_hp, data_keys)
+        result = run(plan, make_optimizer, lanes, params, data, tol, None, eval_data)
+        result = result._replace(opt_state=None)  # a SweepResult keeps none: not copied out
+        lowest = [_lowest_finite(result.losses, result.final_loss)]
+        if eval_data is not None:
+            validation = result.eval_losses  # may hold NaN: masked
+            validation = jnp.where(jnp.isfinite(validation), validation, jnp.inf)
+            lowest.append(_lowest_finite(validation, result.final_eval_loss))
+        return result, jnp.stack(lowest, axis=-1)
+
+    n_lanes = lane_seeds.shape[0]
+    if lanes_per_block >= n_lanes:
+        return run_block(lane_hp, lane_seeds)
+    n_blocks = n_lanes // lanes_per_block
+    blocks = jax.tree.map(
+        lambda a: a.reshape(n_blocks, lanes_per_block, *a.shape[1:]), (lane_hp, lane_seeds)
+    )
+    result, lowest = jax.lax.map(lambda block: run_block(*block), blocks)
+
+    def lanes_first(a: Array) -> Array:  # [blocks, block, …] -> [lanes, …]
+        return a.reshape(n_lanes, *a.shape[2:])
+
+    def records_first(a: Array) -> Array:  # [blocks, records, block, …] -> [records, lanes, …]
+        return jnp.moveaxis(a, 0, 1).reshape(a.shape[1], n_lanes, *a.shape[3:])
+
+    history_names = ("losses", "param_history", "eval_losses")
+    histories = {name: getattr(result, name) for name in history_names}
+    result = jax.tree.map(lanes_first, result._replace(**dict.fromkeys(history_names)))
+    result = result._replace(**jax.tree.map(records_first, histories))
+    return result, lanes_first(lowest)
+
+
+def _lowest_finite(losses: Array, final_loss: Array) -> Array:
+    """Per lane: the lowest finite recorded or final loss (+inf if none is finite).
+
+    ``losses`` is records-first, ``[records, lanes]``, as :func:`jaxgd.train.run` returns it.
+    A training history holds finite losses only, or +inf where a run's very first loss was
+    not finite: a run stops at its first non-finite loss and from there repeats the loss of
+    its final parameters. So its plain minimum needs no mask (a mask made XLA write a
+    masked copy of the whole history first).
+    """
+    final_loss = final_loss.astype(losses.dtype)
+    return jnp.minimum(
+        jnp.min(losses, axis=0), jnp.where(jnp.isfinite(final_loss), final_loss, jnp.inf)
+    )
+
+
+def on_host_lanes_first(result: FitResult, n_lanes: int) -> FitResult:
+    """The first ``n_lanes`` lanes of ``result`` as NumPy arrays, every field lanes-first.
+
+    The histories come records-first from the program; their lanes-first form is a
+    transposed view (no copy).
+    """
+    lanes_first = functools.partial(np.moveaxis, source=0, destination=1)
+    result = result._replace(
+        losses=lanes_first(np.asarray(result.losses)),
+        param_history=jax.tree.map(lambda a: lanes_first(np.asarray(a)), result.param_history),
+        eval_losses=jax.tree.map(lambda a: lanes_first(np.asarray(a)), result.eval_losses),
+    )
+    return jax.tree.map(lambda a: np.asarray(a)[:n_lanes], result)
