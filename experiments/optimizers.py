@@ -164,6 +164,20 @@ def best_lane(lanes: dict) -> int:
     return int(tied[np.argmin(lanes["steps_to_threshold"][tied])])
 
 
+def in_frame(lanes: dict, surface: Surface) -> np.ndarray:
+    """Per lane, whether its whole path stays inside the surface's plotted window."""
+    a, b = lanes["paths"][..., 0], lanes["paths"][..., 1]
+    (a_low, a_high), (b_low, b_high) = surface.xlim, surface.ylim
+    return ((a >= a_low) & (a <= a_high) & (b >= b_low) & (b <= b_high)).all(axis=1)
+
+
+def drawn_lane(lanes: dict, surface: Surface) -> int:
+    """The lane drawn in the paths figure: the best (as :func:`best_lane`) among the lanes
+    whose path stays in the window; the best lane overall if none does."""
+    kept = lanes["ok"] & in_frame(lanes, surface)
+    return best_lane({**lanes, "ok": kept}) if kept.any() else best_lane(lanes)
+
+
 def worst_after(lanes: dict, i: int) -> float:
     """Highest f − f_min of lane i after it first got below the threshold (nan if it never did)."""
     first = lanes["steps_to_threshold"][i]
@@ -194,29 +208,28 @@ def surface_figure(name: str, surface: Surface, runs: dict, chosen: dict) -> Fig
     )
     ax_path.contour(xs, ys, z, levels=levels, colors="k", linewidths=0.3, alpha=0.4)
     for label, lanes in runs.items():
-        i = chosen[label]
+        i = drawn_lane(lanes, surface)
+        best = chosen[label]
+        rate = f"α = {lanes['rates'][i]:.3g}"
+        if i != best:
+            rate += f"; its best α = {lanes['rates'][best]:.3g} leaves the frame"
         path = lanes["paths"][i]
         ax_path.plot(path[:, 0], path[:, 1], "-", color=COLOURS[label], lw=1.3, alpha=0.85)
         ax_path.plot(*path[-1], "o", color=COLOURS[label], markersize=5)
         curve = np.maximum(lanes["excess"][i], FLOOR)
-        ax_loss.plot(
-            curve,
-            color=COLOURS[label],
-            lw=1.4,
-            label=f"{label} (α = {lanes['rates'][i]:.3g})",
-        )
+        ax_loss.plot(curve, color=COLOURS[label], lw=1.4, label=f"{label} ({rate})")
     ax_path.plot(*surface.start, "s", color="m", markersize=8, label="start", zorder=5)
     ax_path.plot(*surface.minimum, "*", color="red", markersize=14, label="minimum", zorder=5)
     if name == "saddle":
         ax_path.plot(0, 0, "X", color="m", markersize=9, label="saddle point", zorder=5)
     ax_path.set(
-        title=f"{surface.title}: paths at the best rates (colours: right)",
+        title=f"{surface.title}:\neach optimizer at its best rate whose path stays in this frame",
         xlabel="a (θ₀)",
         ylabel="b (θ₁)",
         xlim=surface.xlim,
         ylim=surface.ylim,
     )
-    ax_path.legend(loc="lower right", fontsize=8)
+    ax_path.legend(loc="upper right", fontsize=8)
     ax_loss.axhline(surface.threshold, color="gray", ls="--", lw=1, label="threshold")
     ax_loss.set(
         yscale="log",
@@ -358,8 +371,9 @@ def _run(out_dir: Path, quick: bool) -> dict:
         exp.figure(
             fig,
             f"paths_{name}.png",
-            f"{surface.title}: the six optimizers' paths from the same start (square) at their "
-            "best rates, and their loss curves",
+            f"{surface.title}: the six optimizers' paths from the same start (square), each at "
+            "the best of its swept rates whose path stays inside the frame (the legend names "
+            "the overall best rate where that one leaves it), and their loss curves",
         )
 
     fig = Figure(figsize=(7.0, 4.4), layout="constrained")
