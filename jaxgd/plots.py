@@ -6,6 +6,7 @@ so figures can be drawn on machines without a screen and inside tests.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -281,9 +282,47 @@ def sweep_heatmap(result: Any, *, title: str | None = None) -> Figure:
         title=title or f"Loss of every lane ({result.n_lanes} lanes)",
         xlabel="update\n(cyan: above the range of the non-diverged lanes; white: after a lane "
         "diverged)",
-        ylabel="lane (configuration-major, seeds adjacent)",
     )
+    _label_configurations(ax, result)
     return fig
+
+
+MAX_ROW_LABELS = 24
+
+
+def _label_configurations(ax: Any, result: Any) -> None:
+    """Label the heatmap's rows by their hyperparameters (at most MAX_ROW_LABELS labels, evenly
+    spaced), one label per configuration at the middle of its seeds' lanes, with a thin line
+    between configurations when each has several seeds."""
+    names = list(result.hyperparameters)
+    configs: dict[tuple, list[int]] = {}
+    for lane in range(result.n_lanes):
+        configs.setdefault(tuple(result.hyperparameters[n][lane] for n in names), []).append(lane)
+    if not names:
+        ax.set_ylabel("lane (one per seed)")
+        return
+    every = max(1, math.ceil(len(configs) / MAX_ROW_LABELS))
+    shown = list(configs.items())[::every]
+    ax.set_yticks(
+        [float(np.mean(lanes)) for _, lanes in shown],
+        [
+            ", ".join(f"{_name(n)} = {_short(v)}" for n, v in zip(names, c, strict=True))
+            for c, _ in shown
+        ],
+        fontsize=7,
+    )
+    per_config = result.n_lanes / len(configs)
+    if per_config > 1:
+        for lanes in configs.values():
+            ax.axhline(max(lanes) + 0.5, color="white", lw=0.4)
+    seeds = f"{per_config:g} seeds each, " if per_config > 1 else ""
+    sparse = f"; one label in {every}" if every > 1 else ""
+    ax.set_ylabel(f"configuration ({seeds}{len(configs)} in all{sparse})")
+
+
+def _name(hyperparameter: str) -> str:
+    """The symbol of the common hyperparameters in the notes (α, β), else the name."""
+    return {"learning_rate": "α", "momentum": "β"}.get(hyperparameter, hyperparameter)
 
 
 def _short(value: Any) -> str:

@@ -109,3 +109,21 @@ def test_json_is_strict_and_schedules_are_named(tmp_path):
         for ours, theirs in zip(records, result.to_records(), strict=True):
             for field in ("final_loss", "best_loss"):
                 np.testing.assert_equal(ours[field], theirs[field])
+
+
+def test_heatmap_rows_are_labelled_by_their_hyperparameters():
+    rates = [0.01, 0.1, 0.4]
+    result = _sweep(geron_linear(), rates, steps=20)
+    (ax, _) = plots.sweep_heatmap(result).axes
+    labels = [tick.get_text() for tick in ax.get_yticklabels()]
+    assert labels == [f"α = {r:.3g}" for r in rates]
+    # each label sits in the middle of its configuration's two seeds (lanes 2i and 2i + 1)
+    assert list(ax.get_yticks()) == [0.5, 2.5, 4.5]
+    assert "2 seeds each" in ax.get_ylabel()
+
+
+def test_heatmap_labels_at_most_24_rows_of_many_configurations():
+    result = _sweep(geron_linear(), list(np.geomspace(0.01, 0.4, 60)), steps=5)
+    (ax, _) = plots.sweep_heatmap(result).axes
+    assert 12 <= len(ax.get_yticklabels()) <= plots.MAX_ROW_LABELS
+    assert "one label in 3" in ax.get_ylabel()
