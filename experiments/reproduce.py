@@ -29,6 +29,7 @@ EXPERIMENTS = [
     ("learning-rate", "learning_rate.py", 6),
     ("four-rates", "four_rates.py", 2),
     ("non-convex", "non_convex.py", 5),
+    ("gradient", "gradient.py", 2),
     ("worked-example", "worked_example.py", 3),
     ("gd-variants", "gd_variants.py", 19),
     ("optimizers", "optimizers.py", 9),
