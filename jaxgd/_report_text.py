@@ -81,6 +81,7 @@ FA_TITLES = {
     "search": "Grid Search در برابر Random Search با بودجه برابر",
     "initialisation": "مقداردهی اولیه، توابع فعال‌سازی و Dropout",
     "feature-scaling": "Feature Scaling: تعداد گام‌ها تا همگرایی در برابر عدد وضعیت",
+    "gradient": "گرادیان، مشتق جزئی و قاعده زنجیره‌ای",
 }
 
 _TOPIC_NUMBERS = re.compile(r"(\d+)(?:\s*[–-]\s*(\d+))?")

@@ -21,6 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 EXPERIMENTS = {
+    "gradient",
     "gd-linear",
     "learning-rate",
     "four-rates",
