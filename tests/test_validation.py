@@ -1,5 +1,7 @@
 """Validation data in fit and sweep: recorded losses, the best parameters, selection on them."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -50,6 +52,25 @@ def test_selection_on_validation_loss_differs_from_selection_on_training_loss():
     record = result.to_records()[0]
     assert record["eval_loss"] == pytest.approx(0.0, abs=1e-6)
     assert record["best_eval_loss"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_validation_losses_reach_csv_and_json(tmp_path):
+    result = jaxgd.sweep(
+        one_weight_loss,
+        lambda key: jnp.zeros(()),
+        TRAIN,
+        sgd,
+        grid={"learning_rate": [0.1, 0.3]},
+        steps=5,
+        key=0,
+        eval_data=VALIDATION,
+    )
+    rows = jaxgd.sweeps.read_records(result.to_csv(tmp_path / "lanes.csv"))
+    assert [row["eval_loss"] for row in rows] == pytest.approx(list(result.eval_loss))
+    document = json.loads(result.to_json(tmp_path / "lanes.json", histories=True).read_text())
+    np.testing.assert_allclose(document["eval_losses"], result.eval_losses)
+    expected = [(closed_form_weight(0.1, t) - 0.5) ** 2 for t in range(5)]
+    np.testing.assert_allclose(document["eval_losses"][0], expected, atol=1e-6)
 
 
 def test_keep_best_returns_the_recorded_parameters_of_lowest_validation_loss():

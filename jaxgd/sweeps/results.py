@@ -173,6 +173,8 @@ class SweepResult:
         document: dict[str, Any] = {"record_every": self.record_every, "lanes": self.to_records()}
         if histories:
             document["losses"] = self.losses.tolist()
+            if self.eval_losses is not None:
+                document["eval_losses"] = self.eval_losses.tolist()
         path.write_text(json.dumps(to_portable(document), indent=1, allow_nan=False))
         return path
 
