@@ -35,6 +35,7 @@ EXPERIMENTS = [
     ("optimizers", "optimizers.py", 9),
     ("search", "search.py", 15),
     ("initialisation", "initialisation.py", 27),
+    ("real-vanishing", "real_vanishing.py", 12),
     ("feature-scaling", "feature_scaling.py", 8),
 ]
 

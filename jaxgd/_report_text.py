@@ -82,6 +82,8 @@ FA_TITLES = {
     "initialisation": "مقداردهی اولیه، توابع فعال‌سازی و Dropout",
     "feature-scaling": "Feature Scaling: تعداد گام‌ها تا همگرایی در برابر عدد وضعیت",
     "gradient": "گرادیان، مشتق جزئی و قاعده زنجیره‌ای",
+    "real-vanishing": "محوشدن گرادیان (Vanishing Gradient) روی داده واقعی سرطان سینه: "
+    "Sigmoid، ReLU و Leaky ReLU",
 }
 
 _TOPIC_NUMBERS = re.compile(r"(\d+)(?:\s*[–-]\s*(\d+))?")
