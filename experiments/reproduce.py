@@ -36,6 +36,7 @@ EXPERIMENTS = [
     ("search", "search.py", 15),
     ("initialisation", "initialisation.py", 27),
     ("real-vanishing", "real_vanishing.py", 12),
+    ("real-digits", "real_digits.py", 14),
     ("feature-scaling", "feature_scaling.py", 8),
 ]
 

@@ -84,6 +84,7 @@ FA_TITLES = {
     "gradient": "گرادیان، مشتق جزئی و قاعده زنجیره‌ای",
     "real-vanishing": "محوشدن گرادیان (Vanishing Gradient) روی داده واقعی سرطان سینه: "
     "Sigmoid، ReLU و Leaky ReLU",
+    "real-digits": "ارقام دست‌نویس: Softmax، Adam و Dropout (جایگزین آفلاین MNIST)",
 }
 
 _TOPIC_NUMBERS = re.compile(r"(\d+)(?:\s*[–-]\s*(\d+))?")
