@@ -38,6 +38,7 @@ EXPERIMENTS = [
     ("real-vanishing", "real_vanishing.py", 12),
     ("real-digits", "real_digits.py", 14),
     ("feature-scaling", "feature_scaling.py", 8),
+    ("real-regression", "real_regression.py", 7),
 ]
 
 

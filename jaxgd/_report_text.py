@@ -85,6 +85,7 @@ FA_TITLES = {
     "real-vanishing": "محوشدن گرادیان (Vanishing Gradient) روی داده واقعی سرطان سینه: "
     "Sigmoid، ReLU و Leaky ReLU",
     "real-digits": "ارقام دست‌نویس: Softmax، Adam و Dropout (جایگزین آفلاین MNIST)",
+    "real-regression": "رگرسیون روی داده واقعی دیابت: Feature Scaling، MAE و R²",
 }
 
 _TOPIC_NUMBERS = re.compile(r"(\d+)(?:\s*[–-]\s*(\d+))?")
