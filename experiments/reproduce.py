@@ -39,6 +39,7 @@ EXPERIMENTS = [
     ("real-digits", "real_digits.py", 14),
     ("feature-scaling", "feature_scaling.py", 8),
     ("real-regression", "real_regression.py", 7),
+    ("early-stopping", "early_stopping.py", 16),
 ]
 
 

@@ -86,6 +86,7 @@ FA_TITLES = {
     "Sigmoid، ReLU و Leaky ReLU",
     "real-digits": "ارقام دست‌نویس: Softmax، Adam و Dropout (جایگزین آفلاین MNIST)",
     "real-regression": "رگرسیون روی داده واقعی دیابت: Feature Scaling، MAE و R²",
+    "early-stopping": "توقف زودهنگام (Early Stopping) و انتخاب با داده اعتبارسنجی (Validation)",
 }
 
 _TOPIC_NUMBERS = re.compile(r"(\d+)(?:\s*[–-]\s*(\d+))?")
