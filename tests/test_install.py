@@ -21,6 +21,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 EXPERIMENTS = {
+    "real-vanishing",
+    "real-digits",
+    "real-regression",
+    "early-stopping",
     "gradient",
     "gd-linear",
     "learning-rate",
