@@ -8,6 +8,11 @@ The public API::
     jaxgd.SweepResult    what sweep returns
     jaxgd.log_uniform, jaxgd.uniform, jaxgd.choice
                          search spaces for sweep(random=...)
+    jaxgd.SuccessiveHalving
+                         sweep(..., prune=...): successive halving inside one sweep
+    jaxgd.lr_find        learning-rate finder: the range test, or a sweep of short runs
+    jaxgd.integrations.optuna
+                         Optuna's samplers and storage driving lanes of a sweep (extra: optuna)
     jaxgd.optim          hand-written optimizers equal to optax's (sgd, adam, ...)
     jaxgd.schedules      learning-rate schedules equal to optax's, plus inverse_time_schedule
     jaxgd.models         linear model and MLPs as pure functions
@@ -36,6 +41,7 @@ _SUBMODULES = (
     "backprop",
     "crosscheck",
     "datasets",
+    "integrations",
     "losses",
     "metrics",
     "models",
@@ -55,6 +61,9 @@ _NAMES = {
     "choice": "jaxgd.sweeps",
     "log_uniform": "jaxgd.sweeps",
     "uniform": "jaxgd.sweeps",
+    "SuccessiveHalving": "jaxgd.sweeps",
+    "lr_find": "jaxgd.lr_finder",
+    "LRFindResult": "jaxgd.lr_finder",
 }
 
 __all__ = sorted([*_SUBMODULES, *_NAMES, "__version__"])
@@ -64,6 +73,7 @@ if TYPE_CHECKING:  # what static tools and IDEs see
         backprop,
         crosscheck,
         datasets,
+        integrations,
         losses,
         metrics,
         models,
@@ -74,7 +84,15 @@ if TYPE_CHECKING:  # what static tools and IDEs see
         sweeps,
         train,
     )
-    from jaxgd.sweeps import SweepResult, choice, log_uniform, sweep, uniform  # noqa: F401
+    from jaxgd.lr_finder import LRFindResult, lr_find  # noqa: F401
+    from jaxgd.sweeps import (  # noqa: F401
+        SuccessiveHalving,
+        SweepResult,
+        choice,
+        log_uniform,
+        sweep,
+        uniform,
+    )
     from jaxgd.train import FitResult, fit  # noqa: F401
 
 

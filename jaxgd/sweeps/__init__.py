@@ -42,13 +42,15 @@ The package
 -----------
 ``space`` (distributions, configurations, program groups), ``checks`` (seeds, ``init_fn``,
 the lanes' hyperparameters), ``placement`` (memory and arithmetic per lane, chunks,
-blocks, devices), ``results`` (``SweepResult``, CSV and JSON) and ``driver`` (``sweep``).
+blocks, devices), ``results`` (``SweepResult``, CSV and JSON), ``halving``
+(``SuccessiveHalving``: pruning at rungs) and ``driver`` (``sweep``).
 """
 
 from __future__ import annotations
 
 from jaxgd.sweeps.checks import check_init_fn, check_lane_optimizers
 from jaxgd.sweeps.driver import sweep
+from jaxgd.sweeps.halving import SuccessiveHalving
 from jaxgd.sweeps.placement import (
     BLOCK_FLOPS,
     DEFAULT_MEMORY_BUDGET,
@@ -82,6 +84,7 @@ __all__ = [
     "Configurations",
     "LaneCost",
     "LogUniform",
+    "SuccessiveHalving",
     "SweepResult",
     "Uniform",
     "check_init_fn",

@@ -52,6 +52,7 @@ def sweep(
     max_loss_ratio: float | None = DEFAULT_MAX_LOSS_RATIO,
     eval_data: Batch | None = None,
     keep_best: bool = False,
+    points: Sequence[Mapping[str, Any]] | None = None,
 ) -> SweepResult:
     """Train every configuration × seed as a lane of one compiled, vmapped program.
 
@@ -81,6 +82,9 @@ def sweep(
         ``eval_loss`` by default.
       keep_best: as in :func:`jaxgd.fit`: each lane's ``params`` are its recorded
         parameters with the lowest validation loss (``best_step`` says where).
+      points: explicit configurations instead of ``grid``/``random``: a list of mappings
+        name -> value, all with the same names (e.g. the trials an outside search
+        proposes, or the best few of an earlier sweep), in that order.
 
     Every lane's hyperparameters are given to ``optimizer`` (the factory) before anything
     compiles, so its argument checks (every :mod:`jaxgd.optim` factory checks its
@@ -108,7 +112,7 @@ def sweep(
     data, eval_data = as_arrays(data), as_arrays(eval_data)
     check_loss_fn(loss_fn, check_init_fn(init_fn, key), data)
     seeds = seed_list(seeds)
-    configs = configurations(optimizer, grid, random, n_random, key)
+    configs = configurations(optimizer, grid, random, n_random, key, points)
     groups = program_groups(configs)
     check_lane_optimizers(optimizer, configs, groups)
     n_lanes = configs.count * len(seeds)

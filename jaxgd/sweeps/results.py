@@ -13,7 +13,7 @@ from typing import Any
 import jax
 import numpy as np
 
-STATUSES = ("completed", "converged", "diverged")
+STATUSES = ("completed", "converged", "diverged", "pruned")
 
 
 @dataclasses.dataclass

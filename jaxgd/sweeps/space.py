@@ -164,31 +164,26 @@ def configurations(
     random: Mapping[str, Any] | None,
     n_random: int | None,
     key: PRNGKey,
+    points: Sequence[Mapping[str, Any]] | None = None,
 ) -> Configurations:
-    """The hyperparameter configurations of a sweep: grid points × random draws.
+    """The hyperparameter configurations of a sweep: grid points × random draws, or the
+    explicit ``points`` (one mapping name -> value per configuration).
 
     Each grid point (cartesian product of the value lists, the last name varying
     fastest) is combined with ``n_random`` independent draws from ``random``.
     """
-    grid, random = _checked_space(grid, random, n_random)
-    accepted = _accepted_names(optimizer)
-    unknown = sorted(n for n in [*grid, *random] if accepted is not None and n not in accepted)
-    if unknown:
-        raise ValueError(
-            f"the optimizer factory does not accept {', '.join(unknown)}; it accepts "
-            f"{', '.join(accepted)}."
-        )
-    grid_values = {name: _column(values) for name, values in grid.items()}
-    if "learning_rate" in grid_values:
-        rates = grid_values["learning_rate"]
-        numbers = rates if rates.dtype != object else rates[[_is_numeric(v) for v in rates]]
-        numbers = np.asarray(numbers, np.float64)
-        bad = numbers[~(np.isfinite(numbers) & (numbers > 0))]
-        if bad.size:
+    if points is not None:
+        if grid or random or n_random is not None:
             raise ValueError(
-                f"grid['learning_rate'] has non-positive or non-finite values {bad.tolist()}; "
-                "learning rates must be > 0."
+                "points lists whole configurations; give it without grid, random or n_random."
             )
+        columns = _point_columns(points)
+        _check_names(optimizer, columns, "points")
+        return Configurations(columns, len(points))
+    grid, random = _checked_space(grid, random, n_random)
+    _check_names(optimizer, [*grid, *random], "grid")
+    grid_values = {name: _column(values) for name, values in grid.items()}
+    _check_rates(grid_values, "grid")
     sizes = [len(values) for values in grid_values.values()]
     n_points = math.prod(sizes)
     point_index = np.indices(sizes).reshape(len(sizes), n_points) if sizes else []
@@ -204,6 +199,54 @@ def configurations(
     for i, (name, dist) in enumerate(sorted(random.items())):
         columns[name] = _column(_draw(dist, jax.random.fold_in(draw_key, i), n, name))
     return Configurations(columns, n)
+
+
+def _check_names(optimizer: Callable[..., Any], names: Any, where: str) -> None:
+    """Every hyperparameter name is one the optimizer factory accepts."""
+    accepted = _accepted_names(optimizer)
+    unknown = sorted(n for n in names if accepted is not None and n not in accepted)
+    if unknown:
+        raise ValueError(
+            f"the optimizer factory does not accept {', '.join(unknown)} (in {where}); it "
+            f"accepts {', '.join(accepted)}."
+        )
+
+
+def _check_rates(columns: dict[str, np.ndarray], where: str) -> None:
+    """Learning rates given as numbers are finite and positive."""
+    if "learning_rate" not in columns:
+        return
+    rates = columns["learning_rate"]
+    numbers = rates if rates.dtype != object else rates[[_is_numeric(v) for v in rates]]
+    numbers = np.asarray(numbers, np.float64)
+    bad = numbers[~(np.isfinite(numbers) & (numbers > 0))]
+    if bad.size:
+        raise ValueError(
+            f"{where}['learning_rate'] has non-positive or non-finite values {bad.tolist()}; "
+            "learning rates must be > 0."
+        )
+
+
+def _point_columns(points: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """``points`` (one mapping per configuration, all with the same names) as columns."""
+    if isinstance(points, (str, bytes, Mapping)) or not isinstance(points, Sequence):
+        raise ValueError(
+            "points must be a list of configurations, e.g. "
+            "[{'learning_rate': 0.1}, {'learning_rate': 0.01}]."
+        )
+    if not points:
+        raise ValueError("points is empty; give at least one configuration.")
+    for i, point in enumerate(points):
+        if not isinstance(point, Mapping):
+            raise ValueError(f"points[{i}]={point!r} must be a mapping name -> value.")
+        if set(point) != set(points[0]):
+            raise ValueError(
+                f"points[{i}] names {sorted(point)} but points[0] names {sorted(points[0])}; "
+                "every configuration must give the same hyperparameters."
+            )
+    columns = {name: _column([point[name] for point in points]) for name in sorted(points[0])}
+    _check_rates(columns, "points")
+    return columns
 
 
 def _checked_space(
