@@ -15,8 +15,11 @@ from jaxgd._commands import check_output_folder, fail
 
 DEFAULT_LR = "1e-3:1:16"
 DEFAULT_STEPS = 500
+DEFAULT_OUT = "results/sweep"
 SWEEP_FILES = ("sweep.csv", "sweep.json", "final_loss.png", "loss_heatmap.png")
-STATUSES = ("completed", "converged", "diverged")
+SAMPLERS = ("tpe", "random", "cmaes")  # jaxgd.integrations.optuna.SAMPLERS, without importing it
+OPTUNA = {"trials": 64, "lanes": 16, "sampler": "tpe"}
+"""The options of ``--optuna`` and their defaults."""
 
 
 def parse_grid_value(option: str, text: str) -> float | bool | None:
@@ -77,11 +80,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Run a learning-rate sweep (times seeds, times any --grid) of a built-in "
         "problem as one compiled, vmapped program; write sweep.csv, sweep.json, final_loss.png "
-        "and loss_heatmap.png into --out and print the best configuration."
+        "and loss_heatmap.png into --out and print the best configuration. With --optuna, an "
+        "Optuna study's sampler proposes the configurations instead, --lanes at a time."
     )
     _add_search_options(parser)
     _add_run_options(parser)
     _add_output_options(parser)
+    _add_mode_options(parser)
 
 
 def _add_search_options(parser: argparse.ArgumentParser) -> None:
@@ -160,11 +165,75 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
     """Where the results go and how they are printed."""
-    parser.add_argument(
-        "--out", default="results/sweep", help="output folder (default results/sweep)"
-    )
+    parser.add_argument("--out", help=f"output folder (default {DEFAULT_OUT})")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_mode_options(parser: argparse.ArgumentParser) -> None:
+    """Successive halving inside the sweep; a search by an Optuna study instead."""
+    group = parser.add_argument_group("pruning")
+    group.add_argument(
+        "--prune",
+        choices=["halving"],
+        help="successive halving: every lane runs --min-steps updates, the best 1/R go on to "
+        "R times as many, and so on up to --steps; the others stop, status pruned",
+    )
+    group.add_argument("--min-steps", type=int, metavar="N", help="updates of the first rung")
+    group.add_argument("--reduction", type=int, metavar="R", help="the R of --prune (default 3)")
+    group = parser.add_argument_group("Optuna (pip install 'jaxgd[optuna]')")
+    group.add_argument(
+        "--optuna",
+        metavar="STORAGE_URL",
+        help="instead of a sweep, let an Optuna study stored at STORAGE_URL (e.g. "
+        "sqlite:///study.db) propose the learning rate, log-uniform in --lr START:STOP (and one "
+        "of each --grid's values), --lanes trials per compiled call; run again to add trials",
+    )
+    group.add_argument("--study-name", metavar="NAME", help="default PROBLEM-OPTIMIZER")
+    group.add_argument("--trials", type=int, metavar="N", help="trials to add (default 64)")
+    group.add_argument("--lanes", type=int, metavar="L", help="trials per call (default 16)")
+    group.add_argument("--sampler", choices=SAMPLERS, help="Optuna's sampler (default tpe)")
+
+
+def check_modes(args: argparse.Namespace) -> None:
+    """Options that only apply with ``--prune halving`` or ``--optuna`` need it (ValueError)."""
+    if args.prune is None and (args.min_steps is not None or args.reduction is not None):
+        raise ValueError("--min-steps and --reduction: only with --prune halving.")
+    if args.prune is not None and args.min_steps is None:
+        raise ValueError("--prune halving needs --min-steps N, the updates of the first rung.")
+    given = [n for n in ("study_name", *OPTUNA) if getattr(args, n) is not None]
+    if args.optuna is None and given:
+        names = ", ".join("--" + n.replace("_", "-") for n in given)
+        raise ValueError(f"{names}: only with --optuna STORAGE_URL.")
+    sweep_only = [o for o, v in (("--random", args.random), ("--out", args.out)) if v is not None]
+    if args.optuna is not None and sweep_only:
+        raise ValueError(
+            f"{', '.join(sweep_only)}: not with --optuna: the study's sampler "
+            "proposes the rates, and the study's storage keeps the results."
+        )
+
+
+def pruning(args: argparse.Namespace) -> Any:
+    """``jaxgd.SuccessiveHalving`` of ``--prune halving`` (by configuration over several
+    seeds), or None."""
+    if args.prune is None:
+        return None
+    from jaxgd.sweeps import SuccessiveHalving
+
+    reduction = 3 if args.reduction is None else args.reduction
+    over_seeds = "median" if args.seeds > 1 else None
+    return SuccessiveHalving(args.min_steps, reduction, over_seeds=over_seeds)
+
+
+def optuna_space(args: argparse.Namespace) -> dict[str, Any]:
+    """The space of ``--optuna``: the learning rate log-uniform in ``--lr``'s range (or one
+    of ``--grid learning_rate``'s values), one of each other ``--grid``'s values."""
+    from jaxgd.sweeps import choice
+
+    lr = args.lr if args.lr is None or args.lr.count(":") == 2 else f"{args.lr}:2"
+    random = None if "learning_rate" in parse_grid(args.grid) else 1  # draws: the sampler's
+    space = sweep_space(argparse.Namespace(**{**vars(args), "lr": lr, "random": random}))
+    return {**{n: choice(v) for n, v in (space["grid"] or {}).items()}, **(space["random"] or {})}
 
 
 def sweep_space(args: argparse.Namespace) -> dict[str, Any]:
@@ -210,23 +279,24 @@ def run(args: argparse.Namespace) -> int:
     (the results are then printed as JSON, so nothing is lost).
     """
     try:
-        out = check_output_folder(args.out)
+        check_modes(args)
+        if args.optuna is not None:
+            return _run_optuna(args)
+        out = check_output_folder(args.out or DEFAULT_OUT)
         space = sweep_space(args)
-    except ValueError as error:
-        return fail("sweep", error)
-    from jaxgd.problems import get_problem
+        from jaxgd.problems import get_problem
 
-    problem = get_problem(args.problem)
-    try:
-        result = _sweep(args, problem, space)
+        result = _sweep(args, get_problem(args.problem), space)
     except (ValueError, TypeError) as error:
         return fail("sweep", error)
     try:
         best = result.best(over_seeds="median" if args.seeds > 1 else None)
     except ValueError as error:
         best = {"error": str(error)}
-    statuses = {s: int((result.status == s).sum()) for s in STATUSES}
     from jaxgd.sweeps import to_portable
+    from jaxgd.sweeps.results import STATUSES
+
+    statuses = {s: int((result.status == s).sum()) for s in STATUSES}
 
     summary = to_portable(
         {
@@ -252,28 +322,56 @@ def run(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace, problem: Any, space: dict[str, Any]) -> Any:
     """``jaxgd.sweep`` of ``problem`` with the chosen optimizer over ``space``, as the options
     say."""
-    import jax
-
     from jaxgd import optim
     from jaxgd.sweeps import sweep
 
+    factory = getattr(optim, args.optimizer)
+    return sweep(problem.loss_fn, problem.init_fn, problem.data, factory, **space, **_run(args))
+
+
+def _run(args: argparse.Namespace) -> dict[str, Any]:
+    """The keywords of ``jaxgd.sweep`` (and ``optimize``) that say how every lane trains."""
+    import jax
+
     steps = args.steps if args.steps is not None or args.epochs is not None else DEFAULT_STEPS
-    return sweep(
-        problem.loss_fn,
-        problem.init_fn,
-        problem.data,
-        getattr(optim, args.optimizer),
-        **space,
-        seeds=args.seeds,
-        steps=steps,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        key=jax.random.key(args.seed),
-        tol=args.tol,
-        record_every=args.record_every,
-        progress=False if args.no_progress else None,
-        max_loss_ratio=args.max_loss_ratio,
-    )
+    options = dict(seeds=args.seeds, steps=steps, epochs=args.epochs, batch_size=args.batch_size)
+    options.update(tol=args.tol, record_every=args.record_every, key=jax.random.key(args.seed))
+    options.update(max_loss_ratio=args.max_loss_ratio, progress=False if args.no_progress else None)
+    return options if args.prune is None else {**options, "prune": pruning(args)}
+
+
+def _run_optuna(args: argparse.Namespace) -> int:
+    """``--optuna``: add ``--trials`` trials to the study, print its best trial."""
+    try:
+        from jaxgd.integrations import optuna as integration
+    except ImportError as error:
+        return fail("sweep", error)
+    from jaxgd import optim
+    from jaxgd.problems import get_problem
+
+    space, problem = optuna_space(args), get_problem(args.problem)
+    options = {n: d if getattr(args, n) is None else getattr(args, n) for n, d in OPTUNA.items()}
+    integration.optuna.logging.set_verbosity(integration.optuna.logging.WARNING)
+    name = args.study_name or f"{args.problem}-{args.optimizer}"
+    try:
+        study = integration.open_study(args.optuna, name, options["sampler"], seed=args.seed)
+    except Exception as error:  # optuna and its storages raise many kinds
+        return fail("sweep", f"--optuna {args.optuna}: cannot open the study ({error})")
+    before, factory = len(study.trials), getattr(optim, args.optimizer)
+    training = (problem.loss_fn, problem.init_fn, problem.data, factory, space)
+    trials = dict(n_trials=options["trials"], lanes=options["lanes"])
+    integration.optimize(study, *training, **trials, **_run(args))
+    report = {**integration.summary(study), "storage": args.optuna}
+    report["added"] = len(study.trials) - before
+    if args.json:
+        print(json.dumps(report, indent=1, allow_nan=False))
+        return 0
+    counts = ", ".join(f"{n} {state}" for state, n in report["states"].items())
+    best = report["best"] or {"number": "-", "value": "none (no trial completed)", "params": {}}
+    print(f"study {name}: {report['trials']} trials (+{report['added']}): {counts}")
+    print(f"best trial #{best['number']}: value {best['value']}")
+    print("".join(f"  {param} = {value}\n" for param, value in best["params"].items()), end="")
+    return 0
 
 
 def _write_files(result: Any, args: argparse.Namespace, out: Path, summary: Any) -> bool:
