@@ -5,12 +5,13 @@ Subcommands::
     jaxgd reproduce        run the experiments of the notes and write results/REPORT.md
     jaxgd worked-example   the 2-2-2 backpropagation example, every number, and the notes' errata
     jaxgd sweep            many learning rates × seeds × hyperparameters in one compiled call
+    jaxgd lr-find          suggest a learning rate: the range test, or a sweep of short runs
     jaxgd crosscheck       every jaxgd optimizer against its optax twin, step by step
     jaxgd bench            sweep throughput against optax loops, inject_hyperparams and PyTorch
 
 Each subcommand is a module with ``configure(parser)`` and ``run(args)`` (see
-:mod:`jaxgd._commands`), listed in :data:`COMMANDS`: ``worked-example``, ``sweep`` and
-``crosscheck`` in ``jaxgd._commands``, ``reproduce`` and ``bench`` in
+:mod:`jaxgd._commands`), listed in :data:`COMMANDS`: ``worked-example``, ``sweep``, ``lr-find``
+and ``crosscheck`` in ``jaxgd._commands``, ``reproduce`` and ``bench`` in
 ``jaxgd.experiments`` and ``jaxgd.benchmarks``, installed with the package (from a source
 checkout, the top-level ``experiments/`` and ``benchmarks/`` folders). Only the module of
 the command given is imported, and JAX only once it runs, so ``--help`` answers at once. A
@@ -64,6 +65,10 @@ COMMANDS: dict[str, Command] = {
     "sweep": Command(
         "_commands.sweep",
         "train many learning rates × seeds × hyperparameters in one compiled call",
+    ),
+    "lr-find": Command(
+        "_commands.lr_find",
+        "suggest a learning rate: the range test (fastai's lr_find) or a sweep of short runs",
     ),
     "crosscheck": Command(
         "_commands.crosscheck",
