@@ -113,10 +113,7 @@ def optimize(
     new study proposes and scores the same trials (same device and JAX version); a
     resumed search is not the uninterrupted one, as the sampler's random state restarts.
     The last batch of an unpruned search is padded to ``lanes`` with copies of its last
-    trial, so every batch runs the program compiled once.
-
-    Returns:
-      ``study``.
+    trial, so every batch runs the program compiled once. Returns ``study``.
 
     Example:
       >>> import jax, optuna, jaxgd
@@ -156,8 +153,7 @@ def optimize(
         told = 0
         while told < n_trials:
             size = min(lanes, n_trials - told)
-            trials = [study.ask(distributions) for _ in range(size)]
-            batch.run(study, trials, key, lanes if prune is None else size)
+            batch.run(study, distributions, size, key, lanes if prune is None else size)
             told += size
             if bar is not None:
                 bar.update(size)
@@ -309,11 +305,17 @@ class _Batch:
         self.sweep, self.n_seeds, self.metric, self.prune = run, n_seeds, metric, prune
         self.rungs = None if prune is None or steps is None else prune.rungs(steps)
 
-    def run(self, study: optuna.Study, trials: list[Trial], key: Any, size: int) -> None:
-        """Sweep ``trials`` (padded to ``size`` with copies of the last) and tell them."""
-        first = trials[0].number
+    def run(
+        self, study: optuna.Study, distributions: dict[str, Any], n: int, key: Any, size: int
+    ) -> None:
+        """Ask ``n`` trials, sweep them (padded to ``size`` lanes with copies of the last)
+        and tell each its outcome."""
+        trials: list[Trial] = []
         told = 0
         try:
+            for _ in range(n):
+                trials.append(study.ask(distributions))
+            first = trials[0].number
             points = [dict(trial.params) for trial in trials]
             points += [points[-1]] * (size - len(points))
             records = self.sweep(points, jax.random.fold_in(key, first)).to_records()

@@ -1,0 +1,228 @@
+"""Optuna with jaxgd lanes against Optuna's usual loop, one training per trial (issue 18, 4b).
+
+Both searches tune Adam's ``learning_rate`` (log-uniform in [1e-4, 1e-1]) and ``b1``
+(uniform in [0.8, 0.99]) for the same model with the same sampler (``TPESampler(seed=0)``),
+the same number of trials and in-memory storage, and minimise the same value, the
+validation MSE after ``--steps`` full-batch updates:
+
+* **per trial** (Optuna's usual loop): ``study.optimize(objective, n_trials)``, the
+  objective one call of a ``jax.jit``-compiled training function that takes the
+  hyperparameters as traced arguments, so it compiles once (the fastest honest loop:
+  no Python per update, no recompilation per trial);
+* **jaxgd lanes**: :func:`jaxgd.integrations.optuna.optimize`, ``--lanes`` trials asked at
+  a time and trained as lanes of one :func:`jaxgd.sweep`, recording the losses only at the
+  end (``record_every=steps``: the per-trial loop records no curve either).
+
+The model: an MLP 10-32-32-1 (tanh) on scikit-learn's diabetes data
+(``jaxgd.datasets.diabetes(0)``: 265 training and 89 validation patients, features
+standardised on the training split, the target standardised by the training split's mean
+and standard deviation), the mean squared error, Adam.
+
+Each search runs once from a cold start (its compile included in its time). The time is
+split into training (inside the objective, or inside the sweeps), the rest (the sampler's
+``ask``, ``tell``, storage, Python), and compile (the first call's time less the median of
+the others). Trials per second are over the whole search, compile included, and without
+it. No assertion is made on time: this reports what this machine measured.
+
+Usage, from the repository root::
+
+    .venv/bin/python -m benchmarks.optuna_lanes --out results/optuna_lanes.json
+    .venv/bin/python -m benchmarks.optuna_lanes --trials 32 --steps 200   # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxgd
+from jaxgd.datasets import diabetes
+from jaxgd.models import mlp_apply, mlp_init
+from jaxgd.optim import adam
+from jaxgd.sweeps import lane_keys
+
+SIZES = (10, 32, 32, 1)
+KEY = jax.random.key(0)
+
+
+def loss_fn(params: Any, x: jax.Array, y: jax.Array) -> jax.Array:
+    """Mean squared error of the MLP's single output."""
+    return jnp.mean((mlp_apply(params, x, hidden="tanh")[:, 0] - y) ** 2)
+
+
+def init_fn(key: jax.Array) -> Any:
+    return mlp_init(key, SIZES)
+
+
+def load_data() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Diabetes' training and validation splits, the target standardised on training."""
+    data = diabetes(0)
+    (x, y), (x_val, y_val) = data.train, data.validation
+    mean, std = float(y.mean()), float(y.std())
+    return (x, (y - mean) / std), (x_val, (y_val - mean) / std)
+
+
+def space() -> dict[str, Any]:
+    return {"learning_rate": jaxgd.log_uniform(1e-4, 1e-1), "b1": jaxgd.uniform(0.8, 0.99)}
+
+
+def _study(optuna: Any) -> Any:
+    return optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+
+
+def _compile_estimate(calls: list[float]) -> float:
+    """The first call's time less the median of the others (0 with one call)."""
+    return max(0.0, calls[0] - statistics.median(calls[1:])) if len(calls) > 1 else 0.0
+
+
+def per_trial(optuna: Any, n_trials: int, steps: int) -> dict[str, Any]:
+    """Optuna's usual loop: one compiled training per trial."""
+    train, validation = load_data()
+    init_key = lane_keys(KEY, 0)[0]
+
+    @jax.jit
+    def run(learning_rate: jax.Array, b1: jax.Array) -> jax.Array:
+        optimizer = adam(learning_rate=learning_rate, b1=b1)
+        params = init_fn(init_key)
+
+        def update(carry: Any, _: Any) -> tuple[Any, None]:
+            params, state = carry
+            grads = jax.grad(loss_fn)(params, *train)
+            updates, state = optimizer.update(grads, state, params)
+            return (jax.tree.map(jnp.add, params, updates), state), None
+
+        (params, _), _ = jax.lax.scan(update, (params, optimizer.init(params)), length=steps)
+        return loss_fn(params, *validation)
+
+    calls: list[float] = []
+
+    def objective(trial: Any) -> float:
+        learning_rate = trial.suggest_float("learning_rate", 1e-4, 1e-1, log=True)
+        b1 = trial.suggest_float("b1", 0.8, 0.99)
+        start = time.perf_counter()
+        value = float(run(jnp.float32(learning_rate), jnp.float32(b1)))
+        calls.append(time.perf_counter() - start)
+        return value
+
+    study = _study(optuna)
+    start = time.perf_counter()
+    study.optimize(objective, n_trials=n_trials)
+    return _row("per trial (jit, one call per trial)", study, time.perf_counter() - start, calls)
+
+
+def lanes(optuna: Any, n_trials: int, steps: int, n_lanes: int) -> dict[str, Any]:
+    """jaxgd lanes: ``n_lanes`` trials per sweep."""
+    from jaxgd.integrations import optuna as integration
+
+    train, validation = load_data()
+    calls: list[float] = []
+    sweep = integration.sweep
+
+    def timed_sweep(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        result = sweep(*args, **kwargs)
+        calls.append(time.perf_counter() - start)
+        return result
+
+    integration.sweep = timed_sweep  # the batches' training time, apart from the sampler's
+    try:
+        study = _study(optuna)
+        start = time.perf_counter()
+        integration.optimize(
+            study, loss_fn, init_fn, train, adam, space(), n_trials=n_trials, lanes=n_lanes,
+            steps=steps, key=KEY, eval_data=validation, progress=False, record_every=steps,
+        )  # fmt: skip
+        total = time.perf_counter() - start
+    finally:
+        integration.sweep = sweep
+    return _row(f"jaxgd lanes of {n_lanes}", study, total, calls)
+
+
+def _row(method: str, study: Any, total: float, calls: list[float]) -> dict[str, Any]:
+    n = len(study.trials)
+    compile_s = _compile_estimate(calls)
+    training = sum(calls)
+    states = [t.state.name for t in study.trials]
+    return {
+        "method": method,
+        "trials": n,
+        "complete": states.count("COMPLETE"),
+        "total_s": total,
+        "compile_s": compile_s,
+        "training_s": training,
+        "other_s": total - training,
+        "trials_per_s": n / total,
+        "trials_per_s_without_compile": n / (total - compile_s),
+        "best_value": study.best_value,
+        "best_params": study.best_params,
+    }
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The rows as a markdown table, with each method's speed over the per-trial loop's."""
+    base = rows[0]
+    lines = [
+        "| method | trials | total s | compile s | training s | sampler, tell, Python s "
+        "| trials/s | trials/s w/o compile | speed-up | speed-up w/o compile | best val. MSE |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['method']} | {r['trials']} | {r['total_s']:.2f} | {r['compile_s']:.2f} "
+            f"| {r['training_s']:.2f} | {r['other_s']:.2f} | {r['trials_per_s']:.1f} "
+            f"| {r['trials_per_s_without_compile']:.1f} "
+            f"| {r['trials_per_s'] / base['trials_per_s']:.1f}× "
+            f"| {r['trials_per_s_without_compile'] / base['trials_per_s_without_compile']:.1f}× "
+            f"| {r['best_value']:.4f} |"
+        )
+    return "\n".join(lines)
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=128, help="trials per search (128)")
+    parser.add_argument("--steps", type=int, default=500, help="updates per trial (500)")
+    parser.add_argument(
+        "--lanes", type=int, nargs="+", default=[16], help="lanes per sweep, one search each"
+    )
+    parser.add_argument("--out", type=Path, help="also write the rows as JSON here")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    searches: list[Callable[[], dict[str, Any]]] = [
+        lambda: per_trial(optuna, args.trials, args.steps),
+        *[lambda n=n: lanes(optuna, args.trials, args.steps, n) for n in args.lanes],
+    ]
+    rows = [search() for search in searches]
+    print(table(rows))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        document = {
+            "workload": f"MLP {'-'.join(map(str, SIZES))} tanh, diabetes, Adam, full batch, "
+            f"{args.steps} steps, TPESampler(seed=0), in-memory storage",
+            "machine": f"{platform.machine()} {platform.system()}, {jax.devices()[0].platform}",
+            "versions": {"jax": jax.__version__, "optuna": optuna.__version__},
+            "rows": rows,
+        }
+        args.out.write_text(json.dumps(document, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
