@@ -273,23 +273,29 @@ def advance(
     start: Array | int,
     n_records: int,
     eval_data: Batch | None = None,
+    end: Array | int | None = None,
 ) -> tuple[Carry, History]:
     """Run updates ``start, …, start + n_records × record_every − 1`` of every lane.
 
     Each chunk keeps the record of every ``record_every``-th update; updates past
-    ``plan.n_updates`` are not taken. The history comes out records-first,
-    ``[records, (lanes,) …]``, as the loop writes it.
+    ``plan.n_updates`` (or past ``end``, which may be traced) are not taken, and their
+    records are left as zeros. The history comes out records-first, ``[records, (lanes,)
+    …]``, as the loop writes it.
     """
     per_chunk = records_per_chunk(n_records, plan.record_every)
     n_chunks = math.ceil(n_records / per_chunk)
     start = jnp.asarray(start, jnp.int32)
     limit = jnp.minimum(start + n_records * plan.record_every, plan.n_updates)
+    if end is not None:
+        limit = jnp.minimum(limit, jnp.asarray(end, jnp.int32))
     c = _Chunks(
         plan, make_optimizer, lanes, data, tol, start, limit, per_chunk, n_chunks, eval_data
     )
-    state = jax.lax.while_loop(
-        lambda state: state.chunk < n_chunks, functools.partial(_pass, c), _first_passes(c, carry)
-    )
+
+    def more(state: _Passes) -> Array:
+        return (state.chunk < n_chunks) & (c.updates(state.chunk)[0] < limit)
+
+    state = jax.lax.while_loop(more, functools.partial(_pass, c), _first_passes(c, carry))
 
     def records_first(a: Array) -> Array:  # [chunks, per_chunk, (lanes,) …] -> [records, …]
         return a.reshape(n_chunks * per_chunk, *a.shape[2:])[:n_records]

@@ -39,16 +39,22 @@ def finish(
     data: Batch | None,
     history: History,
     eval_data: Batch | None = None,
+    end: Array | int | None = None,
 ) -> FitResult:
-    """Package every lane's loop state and recorded history as a :class:`FitResult`."""
+    """Package every lane's loop state and recorded history as a :class:`FitResult`.
+
+    ``end``: the update the lanes that still run have reached (default: the plan's last,
+    ``n_updates``); a sweep that prunes packages its lanes at the end of every rung.
+    """
     stopped = carry.status != RUNNING
-    steps = jnp.where(stopped, carry.stopped_at, plan.n_updates).astype(jnp.int32)
+    end = plan.n_updates if end is None else end
+    steps = jnp.where(stopped, carry.stopped_at, end).astype(jnp.int32)
     final_loss = lanes.map(lambda p: full_loss(plan, p, data))(carry.params)
     epoch_losses = carry.epoch_losses
-    if epoch_losses is not None:  # epochs that end after a run stopped: its final loss
+    if epoch_losses is not None:  # epochs that end after a run stopped (or ``end``): its final loss
         epoch_ends = (jnp.arange(plan.n_epochs) + 1) * plan.updates_per_epoch - 1
         epoch_ends = epoch_ends.reshape((1,) * steps.ndim + epoch_ends.shape)  # [(lanes,) epochs]
-        after_stop = stopped[..., None] & (epoch_ends >= steps[..., None])
+        after_stop = epoch_ends >= steps[..., None]
         epoch_losses = jnp.where(after_stop, final_loss[..., None], epoch_losses)
     params, final_eval, best_step = carry.params, None, None
     if eval_data is not None:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -19,8 +18,11 @@ from jaxgd._keys import as_key
 from jaxgd._types import Batch, InitFn, LossFn, PRNGKey
 from jaxgd.sweeps import placement
 from jaxgd.sweeps.checks import check_init_fn, check_lane_optimizers, is_transformation, seed_list
+from jaxgd.sweeps.chunking import Chunking, chunking, lane_chunks
+from jaxgd.sweeps.halving import SuccessiveHalving, check_prune
 from jaxgd.sweeps.program import on_host_lanes_first, run_lanes
 from jaxgd.sweeps.results import SweepResult
+from jaxgd.sweeps.rungs import SweepRun, run_pruned
 from jaxgd.sweeps.space import Configurations, configurations, program_groups
 
 
@@ -53,6 +55,7 @@ def sweep(
     eval_data: Batch | None = None,
     keep_best: bool = False,
     points: Sequence[Mapping[str, Any]] | None = None,
+    prune: SuccessiveHalving | None = None,
 ) -> SweepResult:
     """Train every configuration × seed as a lane of one compiled, vmapped program.
 
@@ -85,6 +88,8 @@ def sweep(
       points: explicit configurations instead of ``grid``/``random``: a list of mappings
         name -> value, all with the same names (e.g. the trials an outside search
         proposes, or the best few of an earlier sweep), in that order.
+      prune: :class:`jaxgd.SuccessiveHalving` to stop weak lanes at rungs (status
+        ``"pruned"``); the survivors of each rung go on as a smaller vectorised program.
 
     Every lane's hyperparameters are given to ``optimizer`` (the factory) before anything
     compiles, so its argument checks (every :mod:`jaxgd.optim` factory checks its
@@ -109,6 +114,7 @@ def sweep(
     progress = None if progress is None else check_flag("progress", progress)
     key = as_key(key)
     plan = make_plan(loss_fn, data, options, eval_data)
+    check_prune(prune, plan.n_updates, plan.record_every, eval_data is not None)
     data, eval_data = as_arrays(data), as_arrays(eval_data)
     check_loss_fn(loss_fn, check_init_fn(init_fn, key), data)
     seeds = seed_list(seeds)
@@ -117,18 +123,31 @@ def sweep(
     check_lane_optimizers(optimizer, configs, groups)
     n_lanes = configs.count * len(seeds)
     devices = placement.resolve_devices(devices)
-    chunks = _chunking(plan, init_fn, data, key, n_lanes, chunk_size, memory_budget, devices)
+    chunks = chunking(plan, init_fn, data, key, n_lanes, chunk_size, memory_budget, devices)
     shared = (data, None if tol is None else jnp.asarray(tol), key, eval_data)
     if not placement.on_the_default_device(shared, chunks.devices):
         shared = placement.put(shared, chunks.replicated)  # one transfer for all the lanes share
     show = progress if progress is not None else sys.stderr.isatty()
+    run = SweepRun(plan, optimizer, init_fn, shared, configs, groups, seeds, chunks)
+    return _run_all(run, prune, show)
+
+
+def _run_all(run: SweepRun, prune: SuccessiveHalving | None, show: bool) -> SweepResult:
+    """Every lane of the sweep, group by group and chunk by chunk (rung by rung with
+    ``prune``), with a progress bar if ``show``."""
+    n_lanes = run.configs.count * len(run.seeds)
+    if prune is not None:
+        with _progress_bar(prune.lane_rungs(n_lanes, run.plan.n_updates) if show else None) as bar:
+            merged, best, pruned = run_pruned(prune, run, bar)
+        return _assemble(run.configs, run.seeds, merged, best, run.plan, pruned)
     outputs: list[tuple[np.ndarray, Any]] = []
     with _progress_bar(n_lanes if show else None) as bar:
-        for static, members in groups.items():
+        for static, members in run.groups.items():
             outputs += _run_group(
-                plan, optimizer, init_fn, shared, configs, static, members, seeds, chunks, bar
-            )
-    return _assemble(configs, seeds, outputs, plan)
+                run.plan, run.optimizer, run.init_fn, run.shared, run.configs, static, members,
+                run.seeds, run.chunks, bar,
+            )  # fmt: skip
+    return _assemble(run.configs, run.seeds, *_in_lane_order(outputs), run.plan)
 
 
 def _check_sweep_arguments(optimizer: Any, chunk_size: Any, memory_budget: Any) -> None:
@@ -157,39 +176,6 @@ def _check_sweep_arguments(optimizer: Any, chunk_size: Any, memory_budget: Any) 
         raise ValueError(f"memory_budget={memory_budget!r} must be a positive number of bytes.")
 
 
-class _Chunking(NamedTuple):
-    """How a sweep's lanes are cut and placed: ``chunk_size`` lanes per compiled call, in
-    blocks of ``lanes_per_block``, sharded over ``devices``."""
-
-    chunk_size: int
-    lanes_per_block: int
-    devices: list[jax.Device]
-    lane_sharding: Any
-    replicated: Any
-
-
-def _chunking(
-    plan: Plan,
-    init_fn: InitFn,
-    data: Batch | None,
-    key: PRNGKey,
-    n_lanes: int,
-    chunk_size: int | None,
-    memory_budget: int,
-    devices: list[jax.Device],
-) -> _Chunking:
-    """The chunk size (by memory unless given), a multiple of the devices and of the block."""
-    if chunk_size is None:
-        lane_bytes = placement.estimate_lane_bytes(plan, init_fn, data, key)
-        chunk_size = placement.choose_chunk_size(lane_bytes, n_lanes, memory_budget)
-    chunk_size = min(int(chunk_size), n_lanes)
-    chunk_size = math.ceil(chunk_size / len(devices)) * len(devices)
-    step_flops = placement.estimate_lane_cost(plan, init_fn, data, key).step_flops
-    lanes_per_block = placement.choose_lanes_per_block(step_flops, chunk_size, devices)
-    chunk_size = math.ceil(chunk_size / lanes_per_block) * lanes_per_block
-    return _Chunking(chunk_size, lanes_per_block, devices, *placement.lane_sharding(devices))
-
-
 @contextlib.contextmanager
 def _progress_bar(total: int | None) -> Iterator[Any]:
     """A progress bar over ``total`` lanes on stderr (``None``: no bar)."""
@@ -214,33 +200,13 @@ def _run_group(
     static: tuple,
     members: np.ndarray,
     seeds: list[int],
-    chunks: _Chunking,
+    chunks: Chunking,
     bar: Any,
 ) -> list[tuple[np.ndarray, Any]]:
-    """The lanes of one program group, chunk by chunk: ``(lane indices, results)`` pairs.
-
-    Lane ``j`` of the group is configuration ``members[j // n_seeds]`` with seed
-    ``seeds[j % n_seeds]``; a last, partial chunk is padded with copies of its last lane.
-    """
-    static_names = {n for n, _ in static}
-    values = {
-        n: np.asarray(column[members], np.float64)
-        for n, column in sorted(configs.columns.items())
-        if n not in static_names
-    }
-    float_dtype = np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
-    seed_values = np.asarray(seeds, np.uint32)
-    n_seeds, size = len(seeds), chunks.chunk_size
+    """The lanes of one program group, chunk by chunk: ``(lane indices, results)`` pairs."""
     on_cpu = all(device.platform == "cpu" for device in chunks.devices)
     outputs = []
-    group_lanes = len(members) * n_seeds
-    for start in range(0, group_lanes, size):
-        local = np.arange(start, min(start + size, group_lanes))
-        padded = np.concatenate([local, np.full(size - len(local), local[-1])])
-        hp = {n: np.asarray(v[padded // n_seeds], float_dtype) for n, v in values.items()}
-        lane_hp, lane_seeds = placement.put_lanes(
-            (hp, seed_values[padded % n_seeds]), chunks.lane_sharding, len(chunks.devices)
-        )
+    for chunk in lane_chunks(configs, static, members, seeds, chunks):
         fit_result, best = placement.gather(
             run_lanes(
                 plan,
@@ -248,36 +214,44 @@ def _run_group(
                 static,
                 init_fn,
                 *shared,
-                lane_hp,
-                lane_seeds,
+                chunk.hyperparameters,
+                chunk.seeds,
                 chunks.lanes_per_block,
             ),
             on_cpu,
         )
-        lane_index = np.asarray(members)[local // n_seeds] * n_seeds + local % n_seeds
-        n_real = len(local)
+        n_real = len(chunk.local)
         outputs.append(
-            (lane_index, (on_host_lanes_first(fit_result, n_real), np.asarray(best)[:n_real]))
+            (chunk.lane_index, (on_host_lanes_first(fit_result, n_real), np.asarray(best)[:n_real]))
         )
         if bar is not None:
             bar.update(n_real)
     return outputs
 
 
-def _assemble(configs: Configurations, seeds: list[int], outputs, plan: Plan) -> SweepResult:
+def _in_lane_order(outputs: list[tuple[np.ndarray, Any]]) -> tuple[FitResult, np.ndarray]:
+    """Chunks' ``(lane indices, (result, lowest))`` merged into lane order."""
     order = np.concatenate([index for index, _ in outputs])
     if len(outputs) == 1 and np.array_equal(order, np.arange(len(order))):
-        merged, best = outputs[0][1]  # one chunk, lanes in order: no copies
-    else:
-        inverse = np.argsort(order)
-        merged, best = jax.tree.map(
-            lambda *parts: np.concatenate(parts)[inverse], *[result for _, result in outputs]
-        )
+        return outputs[0][1]  # one chunk, lanes in order: no copies
+    inverse = np.argsort(order)
+    return jax.tree.map(
+        lambda *parts: np.concatenate(parts)[inverse], *[result for _, result in outputs]
+    )
+
+
+def _assemble(
+    configs: Configurations,
+    seeds: list[int],
+    merged: FitResult,
+    best: np.ndarray,
+    plan: Plan,
+    pruned: np.ndarray | None = None,
+) -> SweepResult:
     n_seeds = len(seeds)
     hyperparameters = {n: np.repeat(column, n_seeds) for n, column in configs.columns.items()}
-    status = np.where(
-        merged.diverged, "diverged", np.where(merged.converged, "converged", "completed")
-    )
+    ran_out = "completed" if pruned is None else np.where(pruned, "pruned", "completed")
+    status = np.where(merged.diverged, "diverged", np.where(merged.converged, "converged", ran_out))
     return SweepResult(
         hyperparameters=hyperparameters,
         seeds=np.tile(np.asarray(seeds), configs.count),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import numpy as np
 
@@ -70,8 +71,60 @@ class SuccessiveHalving:
         """How many of ``n`` candidates go on to the next rung."""
         return max(1, n // self.reduction)
 
+    def lane_rungs(self, n_lanes: int, steps: int) -> int:
+        """At most how many lane-rungs a sweep of ``n_lanes`` lanes runs (its progress)."""
+        total = 0
+        for _ in self.rungs(steps):
+            total, n_lanes = total + n_lanes, self.keep(n_lanes)
+        return total
+
 
 def ranking(metric: np.ndarray, diverged: np.ndarray) -> np.ndarray:
     """Candidates best first: finite metrics ascending, then the rest, ties in order."""
     score = np.where(diverged | ~np.isfinite(metric), math.inf, metric)
     return np.argsort(score, kind="stable")
+
+
+def promoted(
+    prune: SuccessiveHalving,
+    cohort: np.ndarray,
+    metric: np.ndarray,
+    diverged: np.ndarray,
+    n_seeds: int,
+) -> np.ndarray:
+    """The lanes of ``cohort`` (sorted sweep lane indices) that go on to the next rung.
+
+    ``metric`` and ``diverged`` are per sweep lane. With ``over_seeds="median"`` a
+    configuration's seeds (lanes ``c × n_seeds …``) are ranked and kept together.
+    """
+    if prune.over_seeds is None:
+        order = ranking(metric[cohort], diverged[cohort])
+        return np.sort(cohort[order[: prune.keep(len(cohort))]])
+    configs = cohort[::n_seeds] // n_seeds  # a cohort holds every seed of its configurations
+    lanes = configs[:, None] * n_seeds + np.arange(n_seeds)
+    scores = np.where(diverged[lanes] | ~np.isfinite(metric[lanes]), math.inf, metric[lanes])
+    order = ranking(np.median(scores, axis=1), np.zeros(len(configs), bool))
+    return np.sort(lanes[order[: prune.keep(len(configs))]].reshape(-1))
+
+
+def check_prune(prune: Any, n_updates: int, record_every: int, validated: bool) -> None:
+    """``prune`` is None or a :class:`SuccessiveHalving` that fits the sweep."""
+    if prune is None:
+        return
+    if not isinstance(prune, SuccessiveHalving):
+        raise TypeError(f"prune={prune!r}; pass jaxgd.SuccessiveHalving(min_steps=...) (or None).")
+    if prune.metric == "eval_loss" and not validated:
+        raise ValueError(
+            "SuccessiveHalving(metric='eval_loss') ranks lanes on validation data; "
+            "give sweep(..., eval_data=(x_val, y_val)) or use metric='loss'."
+        )
+    if prune.min_steps >= n_updates:
+        raise ValueError(
+            f"SuccessiveHalving(min_steps={prune.min_steps}) prunes nothing in a sweep of "
+            f"{n_updates} updates; make min_steps smaller than steps."
+        )
+    if prune.min_steps % record_every:
+        raise ValueError(
+            f"SuccessiveHalving(min_steps={prune.min_steps}) must be a multiple of "
+            f"record_every={record_every}, so that every rung ends at a record."
+        )

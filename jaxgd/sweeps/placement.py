@@ -118,12 +118,20 @@ def choose_lanes_per_block(step_flops: int, chunk_size: int, devices: list[jax.D
     as one block: there, width is what pays. Lanes are independent: blocks change no
     result, only the speed.
     """
-    if len(devices) != 1 or devices[0].platform != "cpu":
+    wanted = block_lanes(step_flops, devices)
+    if wanted is None:
         return chunk_size
-    cores = os.cpu_count() or 1
-    wanted = max(LANES_PER_CORE * cores, math.ceil(BLOCK_FLOPS / max(step_flops, 1)))
     n_blocks = max(1, chunk_size // wanted)
     return math.ceil(chunk_size / n_blocks)
+
+
+def block_lanes(step_flops: int, devices: list[jax.Device]) -> int | None:
+    """The fewest lanes of a block on one CPU device (see :func:`choose_lanes_per_block`);
+    ``None`` elsewhere (no blocks)."""
+    if len(devices) != 1 or devices[0].platform != "cpu":
+        return None
+    cores = os.cpu_count() or 1
+    return max(LANES_PER_CORE * cores, math.ceil(BLOCK_FLOPS / max(step_flops, 1)))
 
 
 def resolve_devices(devices: int | Sequence[jax.Device] | None) -> list[jax.Device]:

@@ -10,9 +10,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgd._engine.chunks import advance
 from jaxgd._engine.lanes import Lanes
-from jaxgd._engine.run import run
-from jaxgd._engine.state import FitResult
+from jaxgd._engine.run import finish, init_lanes, run
+from jaxgd._engine.state import Carry, FitResult
 from jaxgd._keys import as_key
 from jaxgd._types import Array, PRNGKey
 
@@ -58,27 +59,103 @@ def run_lanes(
     """
     make_optimizer = functools.partial(_lane_optimizer, factory, static_hp)
 
-    def run_block(block_hp: Any, block_seeds: Array) -> tuple[FitResult, Array]:
+    def run_block(block_hp: Any, block_seeds: Array) -> tuple[FitResult, Array, None]:
         init_keys, data_keys = jax.vmap(lambda seed: lane_keys(key, seed))(block_seeds)
         params = jax.vmap(init_fn)(init_keys)
         lanes = Lanes(block_hp, data_keys)
         result = run(plan, make_optimizer, lanes, params, data, tol, None, eval_data)
-        result = result._replace(opt_state=None)  # a SweepResult keeps none: not copied out
-        lowest = [_lowest_finite(result.losses, result.final_loss)]
-        if eval_data is not None:
-            validation = result.eval_losses  # may hold NaN: masked
-            validation = jnp.where(jnp.isfinite(validation), validation, jnp.inf)
-            lowest.append(_lowest_finite(validation, result.final_eval_loss))
-        return result, jnp.stack(lowest, axis=-1)
+        return _packed(result), _lowest(result, eval_data), None
 
-    n_lanes = lane_seeds.shape[0]
+    result, lowest, _ = _over_blocks(run_block, (lane_hp, lane_seeds), lanes_per_block)
+    return result, lowest
+
+
+@functools.partial(jax.jit, static_argnames=("plan", "factory", "static_hp", "init_fn"))
+def start_lanes(plan, factory, static_hp, init_fn, data, key, lane_hp, lane_seeds):
+    """Every lane's loop state before its first update, initialised as in :func:`run_lanes`."""
+    make_optimizer = functools.partial(_lane_optimizer, factory, static_hp)
+    init_keys, data_keys = jax.vmap(lambda seed: lane_keys(key, seed))(lane_seeds)
+    params = jax.vmap(init_fn)(init_keys)
+    return init_lanes(plan, make_optimizer, Lanes(lane_hp, data_keys), params, data)
+
+
+@functools.partial(
+    jax.jit, static_argnames=("plan", "factory", "static_hp", "lanes_per_block", "n_records")
+)
+def run_rung(
+    plan,
+    factory,
+    static_hp,
+    data,
+    tol,
+    key,
+    eval_data,
+    lane_hp,
+    lane_seeds,
+    carry,
+    start,
+    end,
+    n_records,
+    lanes_per_block,
+):
+    """Updates ``start, …, end − 1`` of every lane of a chunk from its loop state ``carry``
+    (``end − start`` at most ``n_records × record_every``; both traced, so rungs of any
+    length share the program), packaged as if the run ended at ``end``.
+
+    Returns ``(result, lowest, carry)``: the :class:`FitResult` at ``end`` (its histories
+    ``n_records`` long, the records past ``end`` zeros), the lowest losses as
+    :func:`run_lanes` gives them, and every lane's loop state, from which it goes on.
+    """
+    make_optimizer = functools.partial(_lane_optimizer, factory, static_hp)
+    start = jnp.asarray(start, jnp.int32)
+    end = jnp.asarray(end, jnp.int32)
+
+    def run_block(block_hp: Any, block_seeds: Array, block_carry: Carry):
+        data_keys = jax.vmap(lambda seed: lane_keys(key, seed)[1])(block_seeds)
+        lanes = Lanes(block_hp, data_keys)
+        block_carry, history = advance(
+            plan, make_optimizer, lanes, block_carry, data, tol, start, n_records, eval_data, end
+        )
+        result = finish(plan, lanes, block_carry, data, history, eval_data, end)
+        n_valid = (end - start + plan.record_every - 1) // plan.record_every
+        return _packed(result), _lowest(result, eval_data, n_valid), block_carry
+
+    return _over_blocks(run_block, (lane_hp, lane_seeds, carry), lanes_per_block)
+
+
+def _packed(result: FitResult) -> FitResult:
+    """What leaves the program: a SweepResult keeps no optimizer state, so none is copied out."""
+    return result._replace(opt_state=None)
+
+
+def _lowest(result: FitResult, eval_data: Any, n_valid: Array | None = None) -> Array:
+    """Per lane: the lowest finite training loss, and validation loss with ``eval_data``
+    (of the first ``n_valid`` records only, if given)."""
+    histories = [result.losses, *([result.eval_losses] if eval_data is not None else [])]
+    if n_valid is not None:
+        rows = jnp.arange(result.losses.shape[0]).reshape(-1, 1)
+        histories = [jnp.where(rows < n_valid, h, jnp.inf) for h in histories]
+    lowest = [_lowest_finite(histories[0], result.final_loss)]
+    if eval_data is not None:
+        validation = histories[1]  # may hold NaN: masked
+        validation = jnp.where(jnp.isfinite(validation), validation, jnp.inf)
+        lowest.append(_lowest_finite(validation, result.final_eval_loss))
+    return jnp.stack(lowest, axis=-1)
+
+
+_HISTORIES = ("losses", "param_history", "eval_losses")
+
+
+def _over_blocks(run_block: Callable[..., tuple], inputs: tuple, lanes_per_block: int) -> tuple:
+    """``run_block`` over the lanes of ``inputs`` (lanes-first pytrees), ``lanes_per_block``
+    at a time, one block after another: ``(result, lowest, carry)`` of all lanes, the
+    result's histories records-first, everything else lanes-first."""
+    n_lanes = jax.tree.leaves(inputs)[0].shape[0]
     if lanes_per_block >= n_lanes:
-        return run_block(lane_hp, lane_seeds)
+        return run_block(*inputs)
     n_blocks = n_lanes // lanes_per_block
-    blocks = jax.tree.map(
-        lambda a: a.reshape(n_blocks, lanes_per_block, *a.shape[1:]), (lane_hp, lane_seeds)
-    )
-    result, lowest = jax.lax.map(lambda block: run_block(*block), blocks)
+    blocks = jax.tree.map(lambda a: a.reshape(n_blocks, lanes_per_block, *a.shape[1:]), inputs)
+    result, lowest, carry = jax.lax.map(lambda block: run_block(*block), blocks)
 
     def lanes_first(a: Array) -> Array:  # [blocks, block, …] -> [lanes, …]
         return a.reshape(n_lanes, *a.shape[2:])
@@ -86,11 +163,10 @@ def run_lanes(
     def records_first(a: Array) -> Array:  # [blocks, records, block, …] -> [records, lanes, …]
         return jnp.moveaxis(a, 0, 1).reshape(a.shape[1], n_lanes, *a.shape[3:])
 
-    history_names = ("losses", "param_history", "eval_losses")
-    histories = {name: getattr(result, name) for name in history_names}
-    result = jax.tree.map(lanes_first, result._replace(**dict.fromkeys(history_names)))
+    histories = {name: getattr(result, name) for name in _HISTORIES}
+    result = jax.tree.map(lanes_first, result._replace(**dict.fromkeys(_HISTORIES)))
     result = result._replace(**jax.tree.map(records_first, histories))
-    return result, lanes_first(lowest)
+    return result, lanes_first(lowest), jax.tree.map(lanes_first, carry)
 
 
 def _lowest_finite(losses: Array, final_loss: Array) -> Array:

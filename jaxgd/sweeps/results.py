@@ -28,8 +28,9 @@ class SweepResult:
         ``status``, as :meth:`best` does).
       best_loss: lowest loss seen (recorded losses and final loss).
       status: ``"converged"`` (met ``tol``), ``"completed"`` (ran all its updates,
-        finite) or ``"diverged"`` (frozen at its last finite parameters).
-      steps: updates taken.
+        finite), ``"diverged"`` (frozen at its last finite parameters) or ``"pruned"``
+        (stopped at a rung by ``sweep(..., prune=SuccessiveHalving(...))``).
+      steps: updates taken (a pruned lane: the update it was stopped at).
       diverged_at: update at which divergence was detected, ``-1`` if none.
       losses: ``[n_lanes, n_records]`` recorded losses (every ``record_every`` updates).
       record_every: the stride of ``losses``.
@@ -86,7 +87,8 @@ class SweepResult:
         return records
 
     def best(self, *, by: str | None = None, over_seeds: str | None = None) -> dict[str, Any]:
-        """The best lane (lowest ``by``), never a diverged one.
+        """The best lane (lowest ``by``), never a diverged one, nor one pruned by
+        :class:`jaxgd.SuccessiveHalving` (its run was cut short).
 
         ``by``: ``"final_loss"`` (alias ``"loss"``), ``"best_loss"``, and with validation
         data ``"eval_loss"`` or ``"best_eval_loss"``. By default ``"eval_loss"`` when the
@@ -96,12 +98,12 @@ class SweepResult:
         configuration with the lowest median over its seeds is returned (its
         diverged seeds count as +inf, so a configuration that diverges for most
         seeds is not chosen); the record then holds the median and the number of
-        seeds that diverged.
+        seeds that diverged (pruned seeds count as +inf too).
         """
         by = self._criterion(by)
         records = self.to_records()
         if over_seeds is None:
-            finite = [r for r in records if r["status"] != "diverged" and math.isfinite(r[by])]
+            finite = [r for r in records if _eligible(r) and math.isfinite(r[by])]
             if not finite:
                 raise ValueError(f"every lane diverged; {self._divergence_hint()}")
             return min(finite, key=lambda r: r[by])
@@ -112,10 +114,7 @@ class SweepResult:
             groups.setdefault(tuple((n, repr(r[n])) for n in self.hyperparameters), []).append(r)
         summaries = []
         for lanes in groups.values():
-            values = [
-                r[by] if r["status"] != "diverged" and math.isfinite(r[by]) else math.inf
-                for r in lanes
-            ]
+            values = [r[by] if _eligible(r) and math.isfinite(r[by]) else math.inf for r in lanes]
             summary = {n: lanes[0][n] for n in self.hyperparameters}
             summary.update(
                 {
@@ -177,6 +176,11 @@ class SweepResult:
                 document["eval_losses"] = self.eval_losses.tolist()
         path.write_text(json.dumps(to_portable(document), indent=1, allow_nan=False))
         return path
+
+
+def _eligible(record: dict[str, Any]) -> bool:
+    """A lane :meth:`SweepResult.best` may choose: it ran its whole length, or converged."""
+    return record["status"] not in ("diverged", "pruned")
 
 
 def python_scalar(value: Any) -> Any:
