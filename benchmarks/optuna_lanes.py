@@ -13,10 +13,24 @@ validation MSE after ``--steps`` full-batch updates:
   a time and trained as lanes of one :func:`jaxgd.sweep`, recording the losses only at the
   end (``record_every=steps``: the per-trial loop records no curve either).
 
-The model: an MLP 10-32-32-1 (tanh) on scikit-learn's diabetes data
-(``jaxgd.datasets.diabetes(0)``: 265 training and 89 validation patients, features
-standardised on the training split, the target standardised by the training split's mean
-and standard deviation), the mean squared error, Adam.
+The data: scikit-learn's diabetes (``jaxgd.datasets.diabetes(0)``: 265 training and 89
+validation patients, features standardised on the training split, the target standardised by
+the training split's mean and standard deviation), the mean squared error, Adam. The model,
+``--model``:
+
+* ``mlp`` (default): an MLP 10-32-32-1 (tanh). Each update has enough arithmetic to keep
+  both cores of a small CPU busy for one trial, so lanes add little throughput there and
+  their larger program compiles for longer;
+* ``small-mlp``: an MLP 10-8-1 (tanh), a fraction of the arithmetic per update;
+* ``linear``: linear regression, ``x @ W + b`` with ``W`` a column [10, 1] and ``b`` [1],
+  as users write it: almost no arithmetic, so each update costs mostly its operations'
+  fixed per-operation cost (the regime where batching trials as lanes should pay most on a
+  CPU).
+
+Everything else is the same across models and between the two searches. The sampler's
+``ask`` and ``tell`` per trial (TPE's cost grows with the trials told) is a floor common to
+both: when one trial trains in about the time the sampler takes, no batching of the training
+can speed the search up by more than about twice.
 
 Each search runs once from a cold start (its compile included in its time). The time is
 split into training (inside the objective, or inside the sweeps), the rest (the sampler's
@@ -27,12 +41,14 @@ it. No assertion is made on time: this reports what this machine measured.
 Usage, from the repository root::
 
     .venv/bin/python -m benchmarks.optuna_lanes --out results/optuna_lanes.json
+    .venv/bin/python -m benchmarks.optuna_lanes --model linear --lanes 16 64
     .venv/bin/python -m benchmarks.optuna_lanes --trials 32 --steps 200   # quicker
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import statistics
@@ -52,17 +68,44 @@ from jaxgd.models import mlp_apply, mlp_init
 from jaxgd.optim import adam
 from jaxgd.sweeps import lane_keys
 
-SIZES = (10, 32, 32, 1)
 KEY = jax.random.key(0)
 
 
-def loss_fn(params: Any, x: jax.Array, y: jax.Array) -> jax.Array:
-    """Mean squared error of the MLP's single output."""
-    return jnp.mean((mlp_apply(params, x, hidden="tanh")[:, 0] - y) ** 2)
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    """A model to tune: its loss on a batch, its parameters' initialiser, a description."""
+
+    name: str
+    description: str
+    loss_fn: Callable[[Any, jax.Array, jax.Array], jax.Array]
+    init_fn: Callable[[jax.Array], Any]
 
 
-def init_fn(key: jax.Array) -> Any:
-    return mlp_init(key, SIZES)
+def _mlp(sizes: tuple[int, ...]) -> tuple[Callable[..., jax.Array], Callable[..., Any]]:
+    def loss_fn(params: Any, x: jax.Array, y: jax.Array) -> jax.Array:
+        """Mean squared error of the MLP's single output."""
+        return jnp.mean((mlp_apply(params, x, hidden="tanh")[:, 0] - y) ** 2)
+
+    def init_fn(key: jax.Array) -> Any:
+        return mlp_init(key, sizes)
+
+    return loss_fn, init_fn
+
+
+def linear_loss(params: Any, x: jax.Array, y: jax.Array) -> jax.Array:
+    """Mean squared error of ``x @ W + b``, ``W`` a column [10, 1] as users write it."""
+    return jnp.mean(((x @ params["W"] + params["b"])[:, 0] - y) ** 2)
+
+
+def linear_init(key: jax.Array) -> Any:
+    return {"W": 0.1 * jax.random.normal(key, (10, 1)), "b": jnp.zeros(1)}
+
+
+WORKLOADS = {
+    "mlp": Workload("mlp", "MLP 10-32-32-1 tanh", *_mlp((10, 32, 32, 1))),
+    "linear": Workload("linear", "linear regression, W [10, 1], b [1]", linear_loss, linear_init),
+    "small-mlp": Workload("small-mlp", "MLP 10-8-1 tanh", *_mlp((10, 8, 1))),
+}
 
 
 def load_data() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -86,10 +129,11 @@ def _compile_estimate(calls: list[float]) -> float:
     return max(0.0, calls[0] - statistics.median(calls[1:])) if len(calls) > 1 else 0.0
 
 
-def per_trial(optuna: Any, n_trials: int, steps: int) -> dict[str, Any]:
+def per_trial(optuna: Any, workload: Workload, n_trials: int, steps: int) -> dict[str, Any]:
     """Optuna's usual loop: one compiled training per trial."""
     train, validation = load_data()
     init_key = lane_keys(KEY, 0)[0]
+    loss_fn, init_fn = workload.loss_fn, workload.init_fn
 
     @jax.jit
     def run(learning_rate: jax.Array, b1: jax.Array) -> jax.Array:
@@ -111,7 +155,7 @@ def per_trial(optuna: Any, n_trials: int, steps: int) -> dict[str, Any]:
         learning_rate = trial.suggest_float("learning_rate", 1e-4, 1e-1, log=True)
         b1 = trial.suggest_float("b1", 0.8, 0.99)
         start = time.perf_counter()
-        value = float(run(jnp.float32(learning_rate), jnp.float32(b1)))
+        value = float(run(np.float32(learning_rate), np.float32(b1)))  # blocks on the result
         calls.append(time.perf_counter() - start)
         return value
 
@@ -121,7 +165,9 @@ def per_trial(optuna: Any, n_trials: int, steps: int) -> dict[str, Any]:
     return _row("per trial (jit, one call per trial)", study, time.perf_counter() - start, calls)
 
 
-def lanes(optuna: Any, n_trials: int, steps: int, n_lanes: int) -> dict[str, Any]:
+def lanes(
+    optuna: Any, workload: Workload, n_trials: int, steps: int, n_lanes: int
+) -> dict[str, Any]:
     """jaxgd lanes: ``n_lanes`` trials per sweep."""
     from jaxgd.integrations import optuna as integration
 
@@ -140,8 +186,9 @@ def lanes(optuna: Any, n_trials: int, steps: int, n_lanes: int) -> dict[str, Any
         study = _study(optuna)
         start = time.perf_counter()
         integration.optimize(
-            study, loss_fn, init_fn, train, adam, space(), n_trials=n_trials, lanes=n_lanes,
-            steps=steps, key=KEY, eval_data=validation, progress=False, record_every=steps,
+            study, workload.loss_fn, workload.init_fn, train, adam, space(), n_trials=n_trials,
+            lanes=n_lanes, steps=steps, key=KEY, eval_data=validation, progress=False,
+            record_every=steps,
         )  # fmt: skip
         total = time.perf_counter() - start
     finally:
@@ -196,6 +243,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--lanes", type=int, nargs="+", default=[16], help="lanes per sweep, one search each"
     )
+    parser.add_argument(
+        "--model", choices=sorted(WORKLOADS), default="mlp", help="the model to tune (mlp)"
+    )
     parser.add_argument("--out", type=Path, help="also write the rows as JSON here")
     return parser.parse_args(argv)
 
@@ -205,16 +255,22 @@ def main(argv: list[str] | None = None) -> int:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    workload = WORKLOADS[args.model]
     searches: list[Callable[[], dict[str, Any]]] = [
-        lambda: per_trial(optuna, args.trials, args.steps),
-        *[lambda n=n: lanes(optuna, args.trials, args.steps, n) for n in args.lanes],
+        lambda: per_trial(optuna, workload, args.trials, args.steps),
+        *[lambda n=n: lanes(optuna, workload, args.trials, args.steps, n) for n in args.lanes],
     ]
     rows = [search() for search in searches]
+    print(
+        f"{workload.description}, diabetes, Adam, {args.steps} full-batch steps, "
+        f"{args.trials} trials, {jax.devices()[0].platform}"
+    )
     print(table(rows))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         document = {
-            "workload": f"MLP {'-'.join(map(str, SIZES))} tanh, diabetes, Adam, full batch, "
+            "model": workload.name,
+            "workload": f"{workload.description}, diabetes, Adam, full batch, "
             f"{args.steps} steps, TPESampler(seed=0), in-memory storage",
             "machine": f"{platform.machine()} {platform.system()}, {jax.devices()[0].platform}",
             "versions": {"jax": jax.__version__, "optuna": optuna.__version__},
