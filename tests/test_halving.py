@@ -24,7 +24,7 @@ RATES = [float(r) for r in np.geomspace(1e-3, 1.5, 27)]
 
 def _geron_sweep(**kwargs):
     p = geron_linear()
-    options = dict(grid={"learning_rate": RATES}, steps=270, key=jax.random.PRNGKey(3))
+    options = dict(grid={"learning_rate": RATES}, steps=90, key=jax.random.PRNGKey(3))
     return jaxgd.sweep(p.loss_fn, p.init_fn, p.data, sgd, **{**options, **kwargs})
 
 
@@ -62,14 +62,14 @@ def _assert_lanes_equal(pruned, plain, lanes, n_records, rtol, atol):
 def test_every_lane_is_the_plain_run_of_the_length_it_reached(x64, batch_size):
     halving = jaxgd.SuccessiveHalving(min_steps=10, reduction=3)
     result = _geron_sweep(prune=halving, batch_size=batch_size)
-    assert halving.rungs(270) == [10, 30, 90, 270]
+    assert halving.rungs(90) == [10, 30, 90]
     running = result.status != "diverged"
-    for steps in (10, 30, 90, 270):
+    for steps in (10, 30, 90):
         plain = _geron_sweep(steps=steps, batch_size=batch_size)
         stopped_here = running & (result.steps == steps)
         assert stopped_here.any()
         _assert_lanes_equal(result, plain, stopped_here, steps, rtol=1e-12, atol=1e-12)
-        expected = "pruned" if steps < 270 else "completed"
+        expected = "pruned" if steps < 90 else "completed"
         assert set(result.status[stopped_here]) == {expected}
         # a pruned lane's history repeats its final loss after its last rung
         after = result.losses[stopped_here, steps:]
@@ -83,16 +83,16 @@ def test_each_rung_promotes_the_best_third_diverged_first_out(x64):
     diverged = result.status == "diverged"
     assert diverged.any() and (result.steps[diverged] <= 10).all()
     cohort = np.arange(27)
-    for steps, survivors in ((10, 9), (30, 3), (90, 1)):
+    for steps, survivors in ((10, 9), (30, 3)):
         plain = _geron_sweep(steps=steps)  # the losses every lane of the cohort had there
         score = np.where(plain.status == "diverged", np.inf, plain.final_loss)[cohort]
         promoted = cohort[result.steps[cohort] > steps]
         assert len(promoted) == survivors
         assert score[np.isin(cohort, promoted)].max() <= score[~np.isin(cohort, promoted)].min()
         cohort = promoted
-    assert list(result.status).count("completed") == 1
+    assert list(result.status).count("completed") == 3
     best = result.best()
-    assert best["status"] == "completed" and best["steps"] == 270
+    assert best["status"] == "completed" and best["steps"] == 90
 
 
 def test_survivors_of_a_user_mlp_with_adam_in_float32():
@@ -156,7 +156,7 @@ def test_pruning_on_validation_loss_with_keep_best(x64, tmp_path):
     "kwargs, prune, error, match",
     [
         ({}, "halving", TypeError, "SuccessiveHalving"),
-        ({}, jaxgd.SuccessiveHalving(min_steps=270), ValueError, "prunes nothing"),
+        ({}, jaxgd.SuccessiveHalving(min_steps=90), ValueError, "prunes nothing"),
         ({"record_every": 4}, jaxgd.SuccessiveHalving(min_steps=10), ValueError, "record_every"),
         ({}, jaxgd.SuccessiveHalving(10, metric="eval_loss"), ValueError, "eval_data"),
     ],
