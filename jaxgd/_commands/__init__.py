@@ -81,3 +81,29 @@ def parse_and_run(
     args = parser.parse_args(argv)
     args.argv = argv
     return run(args)
+
+
+PROBLEM_ALIASES = {"geron": "geron-linear"}
+"""Short names ``--problem`` also accepts."""
+
+
+def add_problem_options(parser: argparse.ArgumentParser) -> None:
+    """``--problem`` (a built-in problem, default Géron's) and ``--optimizer`` (default sgd)."""
+    from jaxgd import _catalog
+
+    parser.add_argument(
+        "--problem",
+        default="geron-linear",
+        type=lambda name: PROBLEM_ALIASES.get(name, name),
+        choices=list(_catalog.PROBLEMS),
+        metavar="NAME",
+        help="the built-in problem (default geron-linear, also called geron): "
+        + "; ".join(f"{name}: {text}" for name, text in _catalog.PROBLEMS.items()),
+    )
+    parser.add_argument(
+        "--optimizer",
+        default="sgd",
+        choices=_catalog.OPTIMIZERS,
+        metavar="NAME",
+        help="a jaxgd.optim optimizer: " + ", ".join(_catalog.OPTIMIZERS) + " (default sgd)",
+    )

@@ -10,11 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from jaxgd import _catalog
-from jaxgd._commands import check_output_folder, check_positive, fail
+from jaxgd._commands import add_problem_options, check_output_folder, check_positive, fail
 
 LR_FIND_FILES = ("lr_find.csv", "lr_find.json", "lr_find.png")
-ALIASES = {"geron": "geron-linear"}
 """Short names accepted by ``--problem``."""
 
 RULES = {"range": ("valley", "minimum", "steep"), "sweep": ("best",)}
@@ -33,22 +31,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "Prints the suggestion and the curve; with --out, writes lr_find.csv, lr_find.json "
         "and lr_find.png there."
     )
-    parser.add_argument(
-        "--problem",
-        default="geron-linear",
-        type=lambda name: ALIASES.get(name, name),
-        choices=list(_catalog.PROBLEMS),
-        metavar="NAME",
-        help="the built-in problem (default geron-linear, also called geron): "
-        + "; ".join(f"{name}: {text}" for name, text in _catalog.PROBLEMS.items()),
-    )
-    parser.add_argument(
-        "--optimizer",
-        default="sgd",
-        choices=_catalog.OPTIMIZERS,
-        metavar="NAME",
-        help="a jaxgd.optim optimizer: " + ", ".join(_catalog.OPTIMIZERS) + " (default sgd)",
-    )
+    add_problem_options(parser)
     parser.add_argument(
         "--method",
         default="range",

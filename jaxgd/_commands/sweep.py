@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from jaxgd import _catalog
-from jaxgd._commands import check_output_folder, fail
+from jaxgd._commands import add_problem_options, check_output_folder, fail
 
 DEFAULT_LR = "1e-3:1:16"
 DEFAULT_STEPS = 500
@@ -91,21 +90,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def _add_search_options(parser: argparse.ArgumentParser) -> None:
     """What is trained and which configurations: problem, optimizer, learning rates, grid."""
-    parser.add_argument(
-        "--problem",
-        default="geron-linear",
-        choices=list(_catalog.PROBLEMS),
-        metavar="NAME",
-        help="the built-in problem (default geron-linear): "
-        + "; ".join(f"{name}: {text}" for name, text in _catalog.PROBLEMS.items()),
-    )
-    parser.add_argument(
-        "--optimizer",
-        default="sgd",
-        choices=_catalog.OPTIMIZERS,
-        metavar="NAME",
-        help="a jaxgd.optim optimizer: " + ", ".join(_catalog.OPTIMIZERS) + " (default sgd)",
-    )
+    add_problem_options(parser)
     parser.add_argument(
         "--lr",
         default=None,

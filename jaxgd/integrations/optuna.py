@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 try:
@@ -40,6 +40,7 @@ from optuna.trial import Trial, TrialState
 
 from jaxgd._engine.checks import check_positive_int
 from jaxgd._keys import as_key
+from jaxgd._progress import progress_bar
 from jaxgd._types import Batch, InitFn, LossFn, PRNGKey
 from jaxgd.sweeps import Choice, LogUniform, SuccessiveHalving, Uniform, configurations, sweep
 from jaxgd.sweeps.checks import seed_list
@@ -380,16 +381,7 @@ def _diverged_reason(diverged_at: list[int], n_lanes: int, value: float) -> str:
     )
 
 
-@contextlib.contextmanager
-def _trial_bar(total: int, progress: bool | None) -> Iterator[Any]:
+def _trial_bar(total: int, progress: bool | None) -> contextlib.AbstractContextManager[Any]:
     """A progress bar over trials on stderr, or None (``progress`` False, or not a tty)."""
-    if not (progress or (progress is None and sys.stderr.isatty())):
-        yield None
-        return
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, desc="optuna", unit="trial", file=sys.stderr)
-    try:
-        yield bar
-    finally:
-        bar.close()
+    show = progress or (progress is None and sys.stderr.isatty())
+    return progress_bar(total if show else None, "optuna", "trial")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -15,6 +15,7 @@ from jaxgd._engine.checks import as_arrays, check_flag, check_loss_fn
 from jaxgd._engine.plan import DEFAULT_MAX_LOSS_RATIO, LoopOptions, Plan, make_plan
 from jaxgd._engine.state import FitResult
 from jaxgd._keys import as_key
+from jaxgd._progress import progress_bar
 from jaxgd._types import Batch, InitFn, LossFn, PRNGKey
 from jaxgd.sweeps import placement
 from jaxgd.sweeps.checks import check_init_fn, check_lane_optimizers, is_transformation, seed_list
@@ -176,19 +177,9 @@ def _check_sweep_arguments(optimizer: Any, chunk_size: Any, memory_budget: Any) 
         raise ValueError(f"memory_budget={memory_budget!r} must be a positive number of bytes.")
 
 
-@contextlib.contextmanager
-def _progress_bar(total: int | None) -> Iterator[Any]:
+def _progress_bar(total: int | None) -> contextlib.AbstractContextManager[Any]:
     """A progress bar over ``total`` lanes on stderr (``None``: no bar)."""
-    if total is None:
-        yield None
-        return
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, desc="sweep", unit="lane", file=sys.stderr)
-    try:
-        yield bar
-    finally:
-        bar.close()
+    return progress_bar(total, "sweep", "lane")
 
 
 def _run_group(
