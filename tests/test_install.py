@@ -5,6 +5,8 @@ commands then run from a temporary folder, as a user would run them. The fresh e
 borrows this one's dependencies (JAX, optax, ...) through a ``.pth`` line, which adds their
 folder to ``sys.path`` after its own site-packages without running that folder's ``.pth``
 files: the ``jaxgd`` it imports is the installed wheel, never this checkout (a test checks).
+The build and the quick reproduce, most of this module's time, are background jobs
+(tests/conftest.py): they start with the session and run beside the tests before these.
 """
 
 from __future__ import annotations
@@ -57,10 +59,9 @@ def _ok(done: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
     return done
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> tuple[Path, Path]:
-    """``(bin folder of a fresh venv holding the wheel, an empty working folder)``."""
-    tmp = tmp_path_factory.mktemp("install")
+def build_and_install(tmp: Path, result) -> tuple[Path, Path]:
+    """``(bin folder of a fresh venv holding the wheel, an empty working folder)``: a background
+    job (see tests/conftest.py)."""
     wheels = tmp / "wheels"
     _ok(
         _run(
@@ -108,6 +109,24 @@ def installed(tmp_path_factory) -> tuple[Path, Path]:
     return venv / "bin", work
 
 
+def quick_reproduce(tmp: Path, result) -> tuple[Path, subprocess.CompletedProcess]:
+    """``jaxgd reproduce --quick`` from the installed wheel, in the empty working folder: a
+    background job, started with the session (the assertions are the test's)."""
+    bin_dir, work = result(build_and_install)
+    out = work / "results"
+    return out, _run([bin_dir / "jaxgd", "reproduce", "--quick", "--out", out], work)
+
+
+# The wheel is built as soon as the session starts (the tests here wait for it if need be).
+pytestmark = pytest.mark.background.with_args(build_and_install)
+
+
+@pytest.fixture(scope="module")
+def installed(background) -> tuple[Path, Path]:
+    """``(bin folder of a fresh venv holding the wheel, an empty working folder)``."""
+    return background(build_and_install)
+
+
 def test_the_wheel_holds_the_experiments_and_the_benchmarks(installed):
     bin_dir, work = installed
     code = (
@@ -144,10 +163,9 @@ def test_a_sweep_writes_its_files_from_another_folder(installed):
 
 
 @pytest.mark.slow
-def test_quick_reproduce_from_the_wheel_writes_report_figures_and_passing_claims(installed):
-    bin_dir, work = installed
-    out = work / "results"
-    done = _run([bin_dir / "jaxgd", "reproduce", "--quick", "--out", out], work)
+@pytest.mark.background.with_args(build_and_install, quick_reproduce)
+def test_quick_reproduce_from_the_wheel_writes_report_figures_and_passing_claims(background):
+    out, done = background(quick_reproduce)
     _ok(done)
     report = (out / "REPORT.md").read_text()
     summaries = [json.loads(p.read_text()) for p in sorted(out.glob("*/summary.json"))]

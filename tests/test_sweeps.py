@@ -497,8 +497,14 @@ SHARDED = """
 """
 
 
-def test_sharded_over_four_devices_equals_one_device():
-    out = _run_python(SHARDED, {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+def sharded_run(folder: Path, result) -> str:
+    """SHARDED's output: a background job (see tests/conftest.py), started with the session."""
+    return _run_python(SHARDED, {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+
+
+@pytest.mark.background.with_args(sharded_run)
+def test_sharded_over_four_devices_equals_one_device(background):
+    out = background(sharded_run)
     assert out.strip().endswith("ok")
 
 
@@ -520,16 +526,17 @@ WORKER = """
 """
 
 
-@pytest.mark.slow
-def test_two_processes_share_the_lanes_and_gather_on_process_0(tmp_path):
+def two_processes(folder: Path, result) -> Path:
+    """WORKER run as processes 0 and 1 of one JAX cluster; the lanes process 0 wrote: a
+    background job (see tests/conftest.py), started with the session."""
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = str(s.getsockname()[1])
-    script = tmp_path / "worker.py"
+    script = folder / "worker.py"
     script.write_text(textwrap.dedent(WORKER))
-    out = tmp_path / "lanes.json"
+    out = folder / "lanes.json"
     workers = [
         subprocess.Popen(
             [sys.executable, str(script), str(i), port, str(out)],
@@ -543,6 +550,13 @@ def test_two_processes_share_the_lanes_and_gather_on_process_0(tmp_path):
     for w in workers:
         _, err = w.communicate(timeout=300)
         assert w.returncode == 0, err[-3000:]
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.background.with_args(two_processes)
+def test_two_processes_share_the_lanes_and_gather_on_process_0(background):
+    out = background(two_processes)
     p = problems.geron_linear()
     local = sweep(
         p.loss_fn,
@@ -576,9 +590,15 @@ MEMORY = """
 """
 
 
+def memory_run(folder: Path, result) -> str:
+    """MEMORY's output: a background job (see tests/conftest.py), started with the session."""
+    return _run_python(MEMORY, {})
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux's /proc")
-def test_ten_thousand_lanes_of_geron_fit_in_two_gigabytes():
-    peak = int(_run_python(MEMORY, {}).split()[-1])
+@pytest.mark.background.with_args(memory_run)
+def test_ten_thousand_lanes_of_geron_fit_in_two_gigabytes(background):
+    peak = int(background(memory_run).split()[-1])
     print(f"peak resident memory of a 10,000-lane, 1,000-step sweep: {peak / 2**20:.0f} MiB")
     assert peak < 2 * 2**30
