@@ -150,7 +150,9 @@ def sweep_final_loss(
     """Final loss against a hyperparameter: one faint line per seed, bold median.
 
     Lanes that differ in other hyperparameters get their own colour. Diverged
-    lanes are marked with a red × at the top of the plot. The axes are logarithmic
+    lanes are marked with a red × at the top of the plot; lanes pruned by
+    :class:`jaxgd.SuccessiveHalving` with a hollow grey circle at their loss where they
+    stopped, shorter runs kept out of the lines and medians. The axes are logarithmic
     where every value on them is positive, linear otherwise (a loss that reaches 0 or
     goes negative, a momentum of 0), so that no lane drops out of the figure.
     """
@@ -180,6 +182,17 @@ def sweep_final_loss(
             "x",
             color="red",
             label=f"diverged ({int(diverged.sum())} lanes)",
+        )
+    pruned = result.status == "pruned"
+    if pruned.any():
+        ax.plot(
+            values[pruned],
+            result.final_loss[pruned],
+            "o",
+            mfc="none",
+            color="grey",
+            ms=4,
+            label=f"pruned ({int(pruned.sum())} lanes): loss where each stopped",
         )
     ax.set_xscale("log" if log_values else "linear")
     ax.set_yscale("log" if log_loss else "linear")
@@ -212,10 +225,11 @@ def _draw_lane_group(
 ) -> None:
     """One faint line per seed through ``lanes``' final losses, and their median in bold.
 
-    A diverged lane is a gap in its seed's line and counts as +∞ in the median, so a
-    hyperparameter value where half the seeds or more diverged has no median point.
+    A diverged or pruned lane is a gap in its seed's line and counts as +∞ in the median
+    (as in ``best(over_seeds="median")``), so a hyperparameter value where half the seeds
+    or more diverged or were pruned has no median point.
     """
-    diverged = result.status == "diverged"
+    diverged = np.isin(result.status, ("diverged", "pruned"))
     per_seed: dict[int, list[tuple[float, float]]] = {}
     for i in lanes:
         loss = result.final_loss[i] if not diverged[i] else np.nan
@@ -243,7 +257,8 @@ def sweep_heatmap(result: Any, *, title: str | None = None) -> Figure:
     """Recorded loss of every lane (rows) at every recorded update (columns).
 
     The colour scale is logarithmic when every loss shown is positive, linear otherwise.
-    Diverged lanes show as blank after the update they diverged at.
+    Diverged lanes show as blank after the update they diverged at, and lanes pruned by
+    :class:`jaxgd.SuccessiveHalving` after the update they stopped at.
     """
     losses = np.asarray(result.losses, np.float64)
     if losses.ndim != 2 or losses.shape[0] != result.n_lanes:
@@ -254,6 +269,9 @@ def sweep_heatmap(result: Any, *, title: str | None = None) -> Figure:
     steps = np.arange(losses.shape[1]) * result.record_every
     after_divergence = (result.status == "diverged")[:, None] & (
         steps[None, :] > np.asarray(result.diverged_at)[:, None]
+    )
+    after_divergence |= (result.status == "pruned")[:, None] & (
+        steps[None, :] > np.asarray(result.steps)[:, None]
     )
     shown = np.where(np.isfinite(losses) & ~after_divergence, losses, np.nan)
     fig = Figure(figsize=(7.2, 4.6), layout="constrained")
@@ -281,7 +299,7 @@ def sweep_heatmap(result: Any, *, title: str | None = None) -> Figure:
     ax.set(
         title=title or f"Loss of every lane ({result.n_lanes} lanes)",
         xlabel="update\n(cyan: above the range of the non-diverged lanes; white: after a lane "
-        "diverged)",
+        "diverged or was pruned)",
     )
     _label_configurations(ax, result)
     return fig

@@ -110,6 +110,24 @@ def test_survivors_of_a_user_mlp_with_adam_in_float32():
     by_config = result.status.reshape(-1, 2)
     assert (by_config[:, 0] == by_config[:, 1]).all()
     assert (result.steps.reshape(-1, 2)[:, 0] == result.steps.reshape(-1, 2)[:, 1]).all()
+    # the median over seeds chooses among configurations that ran to the end
+    best = result.best(over_seeds="median")
+    chosen = (best["learning_rate"], best["b1"])
+    records = result.to_records()
+    lanes = [i for i, r in enumerate(records) if (r["learning_rate"], r["b1"]) == chosen]
+    assert (result.status[lanes] == "completed").all() and best["pruned_seeds"] == 0
+    assert best["final_loss"] == pytest.approx(float(np.median(result.final_loss[lanes])))
+
+
+def test_median_over_seeds_after_pruning_seeds_one_by_one_says_why_nothing_qualifies(x64):
+    # 4 rates x 2 seeds, keep 1 lane in 8: one seed of one configuration survives, so every
+    # configuration has most of its seeds pruned (+inf in the median)
+    halving = jaxgd.SuccessiveHalving(min_steps=10, reduction=8)
+    result = _geron_sweep(grid={"learning_rate": RATES[:4]}, seeds=2, steps=20, prune=halving)
+    assert (result.status == "completed").sum() == 1
+    assert result.best()["status"] == "completed"  # the best lane is still there
+    with pytest.raises(ValueError, match=r"pruned seeds one by one.*over_seeds='median'"):
+        result.best(over_seeds="median")
 
 
 def test_rungs_compile_a_bounded_set_of_programs_reused_across_calls(x64):

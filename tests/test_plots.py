@@ -74,6 +74,30 @@ def test_a_diverged_lane_is_blank_after_it_diverged():
     assert np.isfinite(shown[:2]).all()
 
 
+def test_pruned_lanes_are_marked_apart_and_blank_after_they_stopped():
+    """Halving stops lanes early: their shorter runs' losses are no points of the lines."""
+    rates = [0.003, 0.01, 0.03, 0.1, 0.2, 0.3]
+    halving = jaxgd.SuccessiveHalving(min_steps=10, reduction=3)
+    result = _sweep(geron_linear(), rates, steps=90, prune=halving)
+    pruned = result.status == "pruned"
+    assert pruned.sum() == 11  # 12 lanes, 4 go on at update 10, 1 at update 30
+    (ax,) = plots.sweep_final_loss(result).axes
+    marks = next(line for line in ax.lines if line.get_label().startswith("pruned (11 lanes)"))
+    np.testing.assert_array_equal(marks.get_ydata(), result.final_loss[pruned])
+    values = result.hyperparameters["learning_rate"]
+    medians = dict(zip(np.unique(values), _median_line(ax.figure).get_ydata(), strict=True))
+    for rate, median in medians.items():  # a rate with a seed pruned: +inf in the median
+        lanes = values == rate
+        expected = np.median(np.where(pruned[lanes], np.inf, result.final_loss[lanes]))
+        assert median == pytest.approx(expected) if np.isfinite(expected) else np.isnan(median)
+    shown = np.ma.getdata(plots.sweep_heatmap(result).axes[0].images[0].get_array())
+    for lane in np.flatnonzero(pruned):
+        stop = int(result.steps[lane]) // result.record_every
+        assert (
+            np.isfinite(shown[lane, : stop + 1]).all() and np.isnan(shown[lane, stop + 1 :]).all()
+        )
+
+
 def test_plots_name_what_is_wrong_with_their_input():
     result = _sweep(geron_linear(), [0.1])
     with pytest.raises(ValueError, match=r"momentum.*learning_rate"):

@@ -98,7 +98,7 @@ class SweepResult:
         configuration with the lowest median over its seeds is returned (its
         diverged seeds count as +inf, so a configuration that diverges for most
         seeds is not chosen); the record then holds the median and the number of
-        seeds that diverged (pruned seeds count as +inf too).
+        seeds that diverged and that were pruned (pruned seeds count as +inf too).
         """
         by = self._criterion(by)
         records = self.to_records()
@@ -121,10 +121,18 @@ class SweepResult:
                     by: float(np.median(values)),
                     "seeds": len(lanes),
                     "diverged_seeds": sum(r["status"] == "diverged" for r in lanes),
+                    "pruned_seeds": sum(r["status"] == "pruned" for r in lanes),
                 }
             )
             summaries.append(summary)
         finite = [s for s in summaries if math.isfinite(s[by])]
+        if not finite and any(s["pruned_seeds"] for s in summaries):
+            raise ValueError(
+                "no configuration ran most of its seeds to the end: successive halving pruned "
+                "seeds one by one, and a pruned seed counts as +inf in the median. Prune a "
+                "configuration's seeds together, SuccessiveHalving(..., over_seeds='median'), "
+                "or choose the best lane with best() (over_seeds=None)."
+            )
         if not finite:
             raise ValueError(
                 f"every configuration diverged for most seeds; {self._divergence_hint()}"
