@@ -1,6 +1,5 @@
-"""lr_find(): which learning rate to train with, found by a short run or a short sweep.
-
-Two methods, both cheaper than training at many rates:
+"""lr_find(): which learning rate to train with, found by a short run or a short sweep
+(both cheaper than training at many rates).
 
 * ``method="range"``, the range test (Smith, arXiv 1506.01186; fastai's ``lr_find``): one
   run of ``N = steps`` updates whose rate grows exponentially from ``min_lr`` to ``max_lr``,
@@ -29,6 +28,7 @@ Rules (the ``suggestion``)::
     minimum  η at argmin s, divided by 10
     steep    η_i at i = argmin_i (s_{i+1} − s_i) / (ln η_{i+1} − ln η_i), the steepest descent
     best     (sweep) η_k at argmin_k of the final loss over the lanes that did not diverge
+             (np.argmin: exact ties go to the smaller rate; float32 near-ties, to rounding)
 """
 
 from __future__ import annotations
@@ -148,13 +148,9 @@ class LRFindResult:
             ax.plot(lrs[self.diverged], top, "x", color="red", label="diverged")
         text = f"suggestion ({self.rule}): {self.suggestion:.3g}"
         ax.axvline(self.suggestion, color="C3", ls="--", label=text)
-        ax.set_xscale("log")
-        ax.set_yscale("log" if finite.size and float(finite.min()) > 0 else "linear")
-        ax.set(
-            title=f"lr_find: method {self.method}, rule {self.rule}",
-            ylabel="loss",
-            xlabel="learning rate (log scale)",
-        )
+        yscale = "log" if finite.size and float(finite.min()) > 0 else "linear"
+        ax.set(xscale="log", yscale=yscale, xlabel="learning rate (log scale)", ylabel="loss")
+        ax.set_title(f"lr_find: method {self.method}, rule {self.rule}")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
         return ax
@@ -319,10 +315,8 @@ def _check(method, rule, min_lr, max_lr, steps, num_rates, factory) -> tuple:
     min_lr, max_lr = _positive_number("min_lr", min_lr), _positive_number("max_lr", max_lr)
     if max_lr <= min_lr:
         raise ValueError(f"max_lr={max_lr!r} must be larger than min_lr={min_lr!r}.")
-    least, why = (
-        (2 + SKIP_END, f"; the rules skip the last {SKIP_END}") if method == "range" else (1, "")
-    )
-    _integer("steps", steps, least, f"100 for method={method!r}{why}")
+    why = f"; the rules skip the last {SKIP_END}" if method == "range" else ""
+    _integer("steps", steps, 2 + SKIP_END if why else 1, f"100 for method={method!r}{why}")
     if method == "range" and num_rates is not None:
         raise ValueError("num_rates is for method='sweep'; the range test tries `steps` rates.")
     num_rates = DEFAULT_NUM_RATES if num_rates is None else num_rates
@@ -333,6 +327,9 @@ def _check(method, rule, min_lr, max_lr, steps, num_rates, factory) -> tuple:
             "pass jaxgd.optim.sgd, optax.adam or functools.partial(jaxgd.optim.sgd, "
             "momentum=0.9), not an optimizer such as sgd(0.1)."
         )
+    from jaxgd.sweeps.space import _check_names  # jaxgd.sweep's check of the names
+
+    _check_names(factory, ["learning_rate"], "lr_find, which calls it as f(learning_rate=...)")
     return (min_lr, max_lr, int(steps), rule), int(num_rates)
 
 
@@ -357,7 +354,7 @@ def lr_find(
 
     Args:
       loss_fn: ``loss_fn(params, x, y) -> scalar``, a mean over the examples of the batch.
-      params: the starting parameters (a pytree of finite float arrays).
+      params: the starting parameters (a pytree of finite float arrays), not ``init_fn``.
       data: ``(x, y)``, NumPy or JAX arrays (or None for a surface of the parameters alone).
       optimizer_factory: called as ``optimizer_factory(learning_rate=...)``, e.g.
         ``jaxgd.optim.sgd``, ``jaxgd.optim.adam`` or ``optax.adam``.
@@ -370,7 +367,7 @@ def lr_find(
       method: ``"range"`` (the range test) or ``"sweep"`` (the vectorised finder).
       num_rates: sweep only: the number of rates (default 32).
       rule: ``"valley"`` (default), ``"minimum"`` or ``"steep"`` for the range test;
-        ``"best"`` for the sweep.
+        ``"best"`` for the sweep: the lowest final loss, exact ties to the smaller rate.
 
     Returns:
       An :class:`LRFindResult`.
@@ -388,6 +385,13 @@ def lr_find(
       True
     """
     settings, num_rates = _check(method, rule, min_lr, max_lr, steps, num_rates, optimizer_factory)
+    if callable(params) and all(leaf is params for leaf in jax.tree.leaves(params)):
+        name = name if (name := getattr(params, "__name__", "")).isidentifier() else "init_fn"
+        raise TypeError(
+            f"params={name} is a function; params must be the initial parameters (a pytree of "
+            f"float arrays), not a function. If you have an init function, call it: "
+            f"params = {name}(jax.random.key(0))."
+        )
     check_params(params)
     run = {"steps": settings[2], "batch_size": batch_size, "key": as_key(0 if key is None else key)}
     arguments = (loss_fn, params, data, optimizer_factory, settings, run)

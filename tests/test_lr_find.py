@@ -11,7 +11,10 @@
 * Keys of every kind, NumPy and JAX data, float64; the errors; the command line.
 """
 
+import argparse
 import csv
+import dataclasses
+import inspect
 import json
 import subprocess
 import sys
@@ -277,6 +280,71 @@ def test_bad_params_and_factory_are_named():
         lr_find(GERON.loss_fn, geron_theta0(), GERON.data, sgd(0.1))
 
 
+@pytest.mark.parametrize("method", ["range", "sweep"])
+def test_a_factory_without_learning_rate_is_named_before_any_work(method, monkeypatch):
+    def myopt(lr):
+        return sgd(lr)
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("lr_find trained before checking the factory")
+
+    monkeypatch.setattr(jaxgd.train, "fit", no_run)
+    monkeypatch.setattr(jaxgd.sweeps, "sweep", no_run)
+    with pytest.raises(ValueError, match=r"does not accept learning_rate.*it accepts lr"):
+        lr_find(GERON.loss_fn, geron_theta0(), GERON.data, myopt, method=method)
+    # the message is the one jaxgd.sweep gives for the same factory
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match=r"does not accept learning_rate.*it accepts lr"):
+        jaxgd.sweep(
+            GERON.loss_fn,
+            GERON.init_fn,
+            GERON.data,
+            myopt,
+            grid={"learning_rate": [0.1]},
+            steps=1,
+            key=0,
+        )
+    # a factory taking **kwargs can't be checked by name, and works
+    r = lr_find(*P[:3], lambda **kw: sgd(**kw), min_lr=1e-3, steps=20)
+    assert r.suggestion == lr_find(*P, min_lr=1e-3, steps=20).suggestion
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass
+class _CallableLine:
+    """A callable pytree of parameters (as an Equinox module is): not mistaken for a function."""
+
+    b: jax.Array
+    w: jax.Array
+
+    def __call__(self, x):
+        return self.b + x @ self.w
+
+
+def test_a_function_passed_as_params_says_to_call_it():
+    def init_fn(key):
+        return geron_theta0()
+
+    hint = r"params={} is a function; params must be the initial parameters \(a pytree of float"
+    for fn, name in [(init_fn, "init_fn"), (GERON.init_fn, "geron_init"), (lambda k: 0, "init_fn")]:
+        with pytest.raises(
+            TypeError, match=hint.format(name) + rf".*{name}\(jax.random.key\(0\)\)"
+        ):
+            lr_find(GERON.loss_fn, fn, GERON.data, sgd)
+    line = _CallableLine(**geron_theta0())
+    r = lr_find(lambda p, x, y: jnp.mean((p(x) - y) ** 2), line, GERON.data, sgd, min_lr=1e-3)
+    assert r.suggestion == lr_find(*P, min_lr=1e-3).suggestion
+
+
+def test_best_breaks_exact_ties_to_the_smaller_rate():
+    def flat(params, x, y):  # every rate ends at the same loss, 1.0
+        return 0.0 * jnp.sum(params["w"]) + 1.0
+
+    r = lr_find(flat, geron_theta0(), GERON.data, sgd, method="sweep", num_rates=5, steps=3)
+    assert (r.losses == 1.0).all() and not r.diverged.any()
+    assert r.suggestion == r.learning_rates[0] == pytest.approx(1e-7)
+
+
 # ----------------------------------------------------------------------------- 5. output
 
 
@@ -330,3 +398,47 @@ def test_cli_writes_the_files_and_prints_the_suggestion(tmp_path, capsys):
     assert exit_.value.code == 2
     assert main(["lr-find", "--min-lr", "-1"]) == 2
     assert "min_lr=-1.0" in capsys.readouterr().err
+
+
+def test_cli_defaults_are_lr_finds_and_its_sweep_is_the_readmes_python_call(capsys):
+    from jaxgd._commands import lr_find as command
+
+    parser = argparse.ArgumentParser()
+    command.configure(parser)
+    args, defaults = parser.parse_args([]), inspect.signature(lr_find).parameters
+    for name in ("min_lr", "max_lr", "steps", "batch_size", "method", "num_rates", "rule"):
+        assert getattr(args, name) == defaults[name].default, name
+    # README: lr_find(problem.loss_fn, problem.init_fn(jax.random.key(0)), data, sgd, ...)
+    params = GERON.init_fn(jax.random.key(0))
+    found = lr_find(GERON.loss_fn, params, GERON.data, sgd, method="sweep")
+    assert round(found.suggestion, 4) == 0.2829 and found.suggestion < BOUND
+    assert main(["lr-find", "--problem", "geron", "--method", "sweep", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["suggestion"] == found.suggestion
+    assert main(["lr-find", "--problem", "geron", "--method", "sweep"]) == 0
+    marked = [line for line in capsys.readouterr().out.splitlines() if "<- suggested" in line]
+    assert len(marked) == 1 and marked[0].split()[:2] == ["0.2829", f"{found.losses.min():.6g}"]
+
+
+def test_table_always_prints_the_suggested_row():
+    from jaxgd._commands.lr_find import TABLE_ROWS, _table
+
+    n = 40  # the evenly spaced rows are round(i·39/11): 0, 4, 7, 11, …; index 1 is not one
+    lrs, losses = np.geomspace(1e-4, 1.0, n), np.linspace(2.0, 1.0, n)
+    for index in range(n):
+        r = LRFindResult(lrs, losses, losses, np.zeros(n, bool), lrs[index], "best", "sweep")
+        lines = _table(r).splitlines()[2:]
+        marked = [line for line in lines if line.endswith("<- suggested")]
+        assert marked == [line for line in lines if line.split()[0] == f"{lrs[index]:.4g}"]
+        assert len(lines) == TABLE_ROWS + (index not in {round(i * 39 / 11) for i in range(12)})
+
+
+def test_cli_minimum_rule_marks_the_minimum_and_the_row_nearest_the_suggestion(capsys):
+    argv = ["lr-find", "--problem", "geron", "--rule", "minimum", "--min-lr", "1e-3"]
+    assert main([*argv, "--json"]) == 0
+    suggestion = json.loads(capsys.readouterr().out)["suggestion"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    (minimum,) = (float(line.split()[0]) for line in lines if line.endswith("<- minimum"))
+    (near,) = (float(line.split()[0]) for line in lines if line.endswith("nearest the suggestion"))
+    assert minimum / 10 == pytest.approx(suggestion, rel=1e-3)
+    assert near == pytest.approx(suggestion, rel=0.1)  # 100 rates over 4 decades: ×1.1 apart

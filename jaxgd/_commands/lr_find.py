@@ -56,7 +56,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="range: valley (default), minimum or steep; sweep: best (default)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the start and of the data order (default 0)"
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the start, init_fn(jax.random.key(SEED)), and of the data order, "
+        "lr_find(..., key=SEED) (default 0)",
     )
     parser.add_argument("--out", help="folder for lr_find.csv, lr_find.json and lr_find.png")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -95,7 +99,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _find(args: argparse.Namespace) -> Any:
-    """:func:`jaxgd.lr_find` on the chosen problem and optimizer, from ``init_fn``'s start."""
+    """:func:`jaxgd.lr_find` on the chosen problem and optimizer, from
+    ``init_fn(jax.random.key(seed))`` with ``key=seed``: the Python call the README shows, so
+    that ``--seed 0`` suggests the same rate as ``lr_find(loss_fn, init_fn(jax.random.key(0)),
+    data, factory)``."""
     import jax
 
     from jaxgd import optim
@@ -103,17 +110,16 @@ def _find(args: argparse.Namespace) -> Any:
     from jaxgd.problems import get_problem
 
     problem = get_problem(args.problem)
-    init_key, data_key = jax.random.split(jax.random.key(args.seed))
     return lr_find(
         problem.loss_fn,
-        problem.init_fn(init_key),
+        problem.init_fn(jax.random.key(args.seed)),
         problem.data,
         getattr(optim, args.optimizer),
         min_lr=args.min_lr,
         max_lr=args.max_lr,
         steps=args.steps,
         batch_size=args.batch_size,
-        key=data_key,
+        key=args.seed,
         method=args.method,
         num_rates=args.num_rates,
         rule=args.rule,
@@ -137,15 +143,26 @@ def _summary(args: argparse.Namespace, result: Any, files: list[str]) -> dict[st
 
 
 def _table(result: Any) -> str:
-    """At most :data:`TABLE_ROWS` rows of the curve, evenly spaced, and the suggested row."""
-    n = len(result.learning_rates)
-    rows = sorted({round(i * (n - 1) / (TABLE_ROWS - 1)) for i in range(min(n, TABLE_ROWS))})
+    """:data:`TABLE_ROWS` rows of the curve, evenly spaced, and always the suggested rate's
+    row, marked ``<- suggested``. Rule ``minimum`` suggests a tenth of the rate at the
+    minimum: that row is marked ``<- minimum``, and the row nearest the suggestion
+    ``<- nearest the suggestion``."""
+    import numpy as np
+
+    lrs = np.asarray(result.learning_rates, np.float64)
+    n = len(lrs)
+    nearest = int(np.argmin(np.abs(np.log(lrs) - math.log(result.suggestion))))
+    marks = {nearest: "<- suggested"}
+    if lrs[nearest] != result.suggestion:
+        marks = {nearest: "<- nearest the suggestion"}
+        marks[int(np.nanargmin(np.abs(lrs - 10 * result.suggestion)))] = "<- minimum"
+    rows = {round(i * (n - 1) / (TABLE_ROWS - 1)) for i in range(min(n, TABLE_ROWS))}
     name = "smoothed loss" if result.method == "range" else "final loss"
     lines = [f"{'learning rate':>14}  {name:>14}  status", f"{'-' * 14}  {'-' * 14}  {'-' * 8}"]
-    for i in rows:
+    for i in sorted(rows | set(marks)):
         status = "diverged" if result.diverged[i] else ""
-        lr, loss = result.learning_rates[i], result.losses[i]
-        lines.append(f"{lr:>14.4g}  {loss:>14.6g}  {status}")
+        line = f"{lrs[i]:>14.4g}  {result.losses[i]:>14.6g}  {status:8}  {marks.get(i, '')}"
+        lines.append(line.rstrip())
     return "\n".join(lines)
 
 
