@@ -140,6 +140,7 @@ def test_several_seeds_tell_the_median():
     for trial in study.trials:
         losses = [float(_fit(trial, KEY, seed=s, steps=30).final_loss) for s in range(3)]
         np.testing.assert_allclose(trial.value, np.median(losses), rtol=2e-5)
+        assert trial.user_attrs["seeds"] == 3
 
 
 @pytest.mark.parametrize("name", ["tpe", "random", "cmaes"])
@@ -276,7 +277,11 @@ def test_jaxgd_spaces_become_optuna_distributions():
     [
         ({"learning_rate": (1e-3, 1.0)}, r"space\['learning_rate'\].*not a distribution"),
         ({"learning_rate": jaxgd.choice([sgd])}, r"space\['learning_rate'\].*choices"),
-        ({"learning_rat": jaxgd.log_uniform(1e-3, 1.0)}, "does not accept learning_rat"),
+        (
+            {"learning_rat": jaxgd.log_uniform(1e-3, 1.0)},
+            r"does not accept learning_rat \(in space\)",
+        ),
+        ({"learning_rate": FloatDistribution(-1.0, 1.0)}, r"allows the rate -1.0; .* > 0"),
         ({}, "non-empty"),
     ],
 )
@@ -335,3 +340,136 @@ def test_summary_counts_states_and_names_the_best():
     assert report["best"]["params"] == study.best_params
     with pytest.raises(ValueError, match="choose one of tpe, random, cmaes"):
         sampler("grid")
+
+
+def _sgd_k(learning_rate, k, nesterov):
+    """sgd with an int and a categorical hyperparameter, for spaces of every kind."""
+    return sgd(learning_rate / k, momentum=0.5, nesterov=nesterov)
+
+
+MIXED = {
+    "learning_rate": jaxgd.log_uniform(1e-3, 0.3),
+    "k": IntDistribution(1, 4),
+    "nesterov": jaxgd.choice([False, True]),
+}
+
+
+@pytest.mark.parametrize("name", ["tpe", "cmaes"])
+def test_trials_are_sampled_as_study_ask_with_the_distributions_would(name):
+    if name == "cmaes":
+        pytest.importorskip("cmaes")
+    made = {"tpe": lambda: optuna.samplers.TPESampler(seed=3, n_startup_trials=4),
+            "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=3)}[name]  # fmt: skip
+    study = optuna.create_study(sampler=made())
+    args = (GERON.loss_fn, GERON.init_fn, GERON.data, _sgd_k, MIXED)
+    optimize(study, *args, n_trials=12, lanes=4, steps=20, key=KEY)
+    # the same sampler, asked in the same batches with study.ask(distributions) and told the
+    # same outcomes, proposes the same parameters
+    reference, distributions = optuna.create_study(sampler=made()), to_distributions(MIXED)
+    for start in range(0, 12, 4):
+        asked = [reference.ask(distributions) for _ in range(4)]
+        for trial, done in zip(asked, study.trials[start : start + 4], strict=True):
+            assert trial.params == done.params
+            reference.tell(trial, done.value, state=done.state)
+    assert len({t.params["k"] for t in study.trials}) > 1
+
+
+def test_a_missing_cmaes_is_named_before_any_trial(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cmaes", None)
+    with pytest.raises(ModuleNotFoundError, match=r"pip install cmaes") as error:
+        sampler("cmaes")
+    assert "\n" not in str(error.value) and error.value.name == "cmaes"
+    study = optuna.create_study(sampler=optuna.samplers.CmaEsSampler(seed=0))  # not checked
+    with pytest.raises(ModuleNotFoundError, match=r"jaxgd\[optuna\]"):
+        optimize(study, GERON.loss_fn, GERON.init_fn, GERON.data, sgd, RATES,
+                 n_trials=2, lanes=2, steps=5, key=KEY)  # fmt: skip
+    assert not study.trials
+
+
+class _BrokenSampler(optuna.samplers.RandomSampler):
+    """Draws the learning rate, then fails on the next parameter, as CMA-ES did without
+    its package."""
+
+    def sample_independent(self, study, trial, name, distribution):
+        if name != "learning_rate":
+            raise RuntimeError("the sampler broke")
+        return super().sample_independent(study, trial, name, distribution)
+
+
+def test_a_failing_suggestion_leaves_no_trial_running():
+    study = optuna.create_study(sampler=_BrokenSampler(seed=0))
+    space = {"learning_rate": jaxgd.log_uniform(1e-3, 0.3), "momentum": jaxgd.uniform(0, 0.9)}
+    with pytest.raises(RuntimeError, match="the sampler broke"):
+        optimize(study, GERON.loss_fn, GERON.init_fn, GERON.data, sgd, space,
+                 n_trials=4, lanes=2, steps=5, key=KEY)  # fmt: skip
+    assert [t.state for t in study.trials] == [TrialState.FAIL]
+    assert "the sampler broke" in study.trials[0].user_attrs["reason"]
+
+
+def _first_trials(study, factory=sgd, space=None, **kwargs):
+    options = {"n_trials": 2, "lanes": 2, "steps": 20, "key": KEY, **kwargs}
+    optimize(study, GERON.loss_fn, GERON.init_fn, GERON.data, factory, space or RATES, **options)
+
+
+@pytest.mark.parametrize(
+    "first, then, match",
+    [
+        (RATES, {"learning_rate": jaxgd.choice([0.1, 0.2])},
+         r"space\['learning_rate'\] = CategoricalDistribution\(.*FloatDistribution\(.*new study"),
+        ({"learning_rate": jaxgd.uniform(0.01, 0.3)}, RATES, r"log configuration"),
+        ({**RATES, "nesterov": jaxgd.choice([False])}, {**RATES, "nesterov": jaxgd.choice([True])},
+         r"space\['nesterov'\].*dynamic value space"),
+    ],
+)  # fmt: skip
+def test_a_space_that_does_not_fit_the_study_is_refused_before_any_trial(first, then, match):
+    study = _study()
+    _first_trials(study, space=first)
+    study.set_user_attr("jaxgd_setup", None)  # as a study not made by jaxgd: no setup to compare
+    with pytest.raises(ValueError, match=match):
+        _first_trials(study, space=then)
+    assert len(study.trials) == 2
+    assert all(t.state != TrialState.RUNNING for t in study.trials)
+
+
+@pytest.mark.parametrize(
+    "then, match",
+    [
+        ({"steps": 30}, r"steps 20 in the study, 30 now"),
+        ({"seeds": 2}, r"seeds \[0\] in the study, \[0, 1\] now"),
+        ({"factory": adam}, r"optimizer jaxgd\.optim\..*sgd in the study, .*adam now"),
+        ({"eval_data": GERON.data}, r"value final_loss in the study, eval_loss now"),
+        ({"steps": None, "epochs": 2}, r"epochs None in the study, 2 now; steps 20"),
+    ],
+)
+def test_a_study_refuses_another_setup(then, match):
+    study = _study()
+    _first_trials(study)
+    assert study.user_attrs["jaxgd_setup"] == {
+        "optimizer": "jaxgd.optim.sgd.sgd",
+        "steps": 20,
+        "epochs": None,
+        "batch_size": None,
+        "value": "final_loss",
+        "seeds": [0],
+        "space": {"learning_rate": str(FloatDistribution(1e-3, 0.3, log=True))},
+    }
+    with pytest.raises(ValueError, match=match) as error:
+        _first_trials(study, **then)
+    assert "new study name" in str(error.value)
+    assert len(study.trials) == 2
+    # the same setup goes on, even over another range: those values still compare
+    _first_trials(study, space={"learning_rate": jaxgd.log_uniform(1e-2, 0.3)})
+    assert len(study.trials) == 4
+
+
+def test_init_fn_that_is_params_is_refused_in_a_short_line():
+    params = GERON.init_fn(KEY)
+    study = _study()
+    with pytest.raises(TypeError, match=r"init_fn is a dict, not a function; .*key -> params"):
+        optimize(study, GERON.loss_fn, params, GERON.data, sgd, RATES,
+                 n_trials=2, lanes=2, steps=5, key=KEY)  # fmt: skip
+    with pytest.raises(TypeError) as error:
+        optimize(study, GERON.loss_fn, params, GERON.data, sgd, RATES,
+                 n_trials=2, lanes=2, steps=5, key=KEY)  # fmt: skip
+    assert len(str(error.value)) < 200 and "Array" not in str(error.value)
+    assert not study.trials

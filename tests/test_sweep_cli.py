@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import inspect
 import json
 import subprocess
@@ -69,6 +70,83 @@ def test_optuna_without_the_extra_is_one_line_naming_it(tmp_path, capsys, monkey
     assert not (tmp_path / "s.db").exists()
 
 
+def _one_line_error(capsys, *fragments: str) -> str:
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    for fragment in fragments:
+        assert fragment in err, err
+    return err
+
+
+def test_optuna_cmaes_without_its_package_is_one_line_before_any_trial(
+    tmp_path, capsys, monkeypatch
+):
+    pytest.importorskip("optuna")
+    monkeypatch.setitem(sys.modules, "cmaes", None)
+    storage = f"sqlite:///{tmp_path}/c.db"
+    assert main(_optuna(storage, "--sampler", "cmaes")) == 2
+    _one_line_error(capsys, "pip install cmaes", "jaxgd[optuna]")
+    assert not (tmp_path / "c.db").exists()
+
+
+def test_optuna_grid_of_an_unknown_name_names_the_flag(tmp_path, capsys):
+    pytest.importorskip("optuna")
+    assert main(_optuna(f"sqlite:///{tmp_path}/g.db", "--grid", "lr=0.1")) == 2
+    err = _one_line_error(capsys, "does not accept lr (in --grid)")
+    assert "points" not in err and "space" not in err
+
+
+def test_optuna_reruns_that_do_not_fit_the_study_are_refused(tmp_path, capsys):
+    optuna = pytest.importorskip("optuna")
+    storage = f"sqlite:///{tmp_path}/r.db"
+    assert main(_optuna(storage, "--trials", "3", "--lanes", "3", "--json")) == 0
+    capsys.readouterr()
+    refused = {
+        ("--grid", "learning_rate=0.1,0.2"): ("learning_rate", "CategoricalDistribution"),
+        ("--steps", "80"): ("steps 60 in the study, 80 now", "new study name"),
+        ("--seeds", "2"): ("seeds [0] in the study, [0, 1] now", "new study name"),
+        ("--optimizer", "adam", "--study-name", "geron-linear-sgd"): ("adam now",),
+    }
+    for options, fragments in refused.items():
+        assert main([*_optuna(storage, "--trials", "3"), *options]) == 2, options
+        _one_line_error(capsys, *fragments)
+    study = optuna.load_study(study_name="geron-linear-sgd", storage=storage)
+    assert len(study.trials) == 3
+    assert all(t.state.name in ("COMPLETE", "FAIL") for t in study.trials)
+
+
+def test_optuna_out_writes_the_trials_and_the_summary(tmp_path, capsys):
+    optuna = pytest.importorskip("optuna")
+    storage, out = f"sqlite:///{tmp_path}/o.db", tmp_path / "out"
+    argv = _optuna(storage, "--trials", "4", "--lanes", "4", "--grid", "momentum=0,0.9")
+    assert main([*argv, "--lr", "1e-3:0.9", "--out", str(out)]) == 0
+    assert f"wrote {out}/trials.csv, study.json" in capsys.readouterr().out
+    study = optuna.load_study(study_name="geron-linear-sgd", storage=storage)
+    with open(out / "trials.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert list(rows[0]) == [
+        "number", "state", "value", "params_learning_rate", "params_momentum",
+        "jaxgd_status", "steps", "seeds", "reason",
+    ]  # fmt: skip
+    assert len(rows) == len(study.trials) == 4
+    for row, trial in zip(rows, study.trials, strict=True):
+        assert int(row["number"]) == trial.number and row["state"] == trial.state.name
+        assert row["value"] == ("" if trial.value is None else repr(trial.value))
+        assert float(row["params_learning_rate"]) == trial.params["learning_rate"]
+        assert float(row["params_momentum"]) == trial.params["momentum"]
+        assert row["jaxgd_status"] == trial.user_attrs["jaxgd_status"]
+        assert row["steps"] == "60" and row["seeds"] == "1"
+        assert row["reason"] == trial.user_attrs.get("reason", "")
+    report = json.loads((out / "study.json").read_text())
+    from jaxgd.integrations.optuna import summary
+
+    assert {k: report[k] for k in ("study", "trials", "states", "best")} == summary(study)
+    assert report["setup"]["steps"] == 60 and report["files"][0] == str(out / "trials.csv")
+    assert main([*argv, "--lr", "1e-3:0.9", "--out", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["trials"] == 8
+    assert len((out / "trials.csv").read_text().splitlines()) == 1 + 8
+
+
 @needs_prune
 def test_prune_halving_counts_pruned_lanes(tmp_path, capsys):
     argv = ["sweep", "--lr", "0.01:0.4:9", "--seeds", "1", "--steps", "90", "--prune", "halving"]
@@ -102,7 +180,6 @@ def test_optuna_with_pruning_tells_pruned_trials(tmp_path, capsys):
         (["--trials", "5"], "--trials: only with --optuna"),
         (["--study-name", "x", "--lanes", "4"], "--study-name, --lanes: only with --optuna"),
         (["--optuna", "sqlite:///x.db", "--random", "4"], "--random: not with --optuna"),
-        (["--optuna", "sqlite:///x.db", "--out", "o"], "--out: not with --optuna"),
     ],
 )
 def test_options_that_do_not_apply_are_usage_errors(options, message, tmp_path, capsys):

@@ -150,7 +150,11 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
     """Where the results go and how they are printed."""
-    parser.add_argument("--out", help=f"output folder (default {DEFAULT_OUT})")
+    parser.add_argument(
+        "--out",
+        help=f"output folder (default {DEFAULT_OUT}; with --optuna, none unless given: then "
+        "trials.csv and study.json)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -172,7 +176,8 @@ def _add_mode_options(parser: argparse.ArgumentParser) -> None:
         metavar="STORAGE_URL",
         help="instead of a sweep, let an Optuna study stored at STORAGE_URL (e.g. "
         "sqlite:///study.db) propose the learning rate, log-uniform in --lr START:STOP (and one "
-        "of each --grid's values), --lanes trials per compiled call; run again to add trials",
+        "of each --grid's values), --lanes trials per compiled call; run again to add trials; "
+        "with --out DIR, also write the study's trials.csv and study.json there",
     )
     group.add_argument("--study-name", metavar="NAME", help="default PROBLEM-OPTIMIZER")
     group.add_argument("--trials", type=int, metavar="N", help="trials to add (default 64)")
@@ -190,12 +195,8 @@ def check_modes(args: argparse.Namespace) -> None:
     if args.optuna is None and given:
         names = ", ".join("--" + n.replace("_", "-") for n in given)
         raise ValueError(f"{names}: only with --optuna STORAGE_URL.")
-    sweep_only = [o for o, v in (("--random", args.random), ("--out", args.out)) if v is not None]
-    if args.optuna is not None and sweep_only:
-        raise ValueError(
-            f"{', '.join(sweep_only)}: not with --optuna: the study's sampler "
-            "proposes the rates, and the study's storage keeps the results."
-        )
+    if args.optuna is not None and args.random is not None:
+        raise ValueError("--random: not with --optuna: the study's sampler proposes the rates.")
 
 
 def pruning(args: argparse.Namespace) -> Any:
@@ -208,17 +209,6 @@ def pruning(args: argparse.Namespace) -> Any:
     reduction = 3 if args.reduction is None else args.reduction
     over_seeds = "median" if args.seeds > 1 else None
     return SuccessiveHalving(args.min_steps, reduction, over_seeds=over_seeds)
-
-
-def optuna_space(args: argparse.Namespace) -> dict[str, Any]:
-    """The space of ``--optuna``: the learning rate log-uniform in ``--lr``'s range (or one
-    of ``--grid learning_rate``'s values), one of each other ``--grid``'s values."""
-    from jaxgd.sweeps import choice
-
-    lr = args.lr if args.lr is None or args.lr.count(":") == 2 else f"{args.lr}:2"
-    random = None if "learning_rate" in parse_grid(args.grid) else 1  # draws: the sampler's
-    space = sweep_space(argparse.Namespace(**{**vars(args), "lr": lr, "random": random}))
-    return {**{n: choice(v) for n, v in (space["grid"] or {}).items()}, **(space["random"] or {})}
 
 
 def sweep_space(args: argparse.Namespace) -> dict[str, Any]:
@@ -266,7 +256,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         check_modes(args)
         if args.optuna is not None:
-            return _run_optuna(args)
+            from jaxgd._commands import sweep_optuna
+
+            return sweep_optuna.run(args)
         out = check_output_folder(args.out or DEFAULT_OUT)
         space = sweep_space(args)
         from jaxgd.problems import get_problem
@@ -311,10 +303,11 @@ def _sweep(args: argparse.Namespace, problem: Any, space: dict[str, Any]) -> Any
     from jaxgd.sweeps import sweep
 
     factory = getattr(optim, args.optimizer)
-    return sweep(problem.loss_fn, problem.init_fn, problem.data, factory, **space, **_run(args))
+    training = (problem.loss_fn, problem.init_fn, problem.data, factory)
+    return sweep(*training, **space, **run_options(args))
 
 
-def _run(args: argparse.Namespace) -> dict[str, Any]:
+def run_options(args: argparse.Namespace) -> dict[str, Any]:
     """The keywords of ``jaxgd.sweep`` (and ``optimize``) that say how every lane trains."""
     import jax
 
@@ -323,40 +316,6 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     options.update(tol=args.tol, record_every=args.record_every, key=jax.random.key(args.seed))
     options.update(max_loss_ratio=args.max_loss_ratio, progress=False if args.no_progress else None)
     return options if args.prune is None else {**options, "prune": pruning(args)}
-
-
-def _run_optuna(args: argparse.Namespace) -> int:
-    """``--optuna``: add ``--trials`` trials to the study, print its best trial."""
-    try:
-        from jaxgd.integrations import optuna as integration
-    except ImportError as error:
-        return fail("sweep", error)
-    from jaxgd import optim
-    from jaxgd.problems import get_problem
-
-    space, problem = optuna_space(args), get_problem(args.problem)
-    options = {n: d if getattr(args, n) is None else getattr(args, n) for n, d in OPTUNA.items()}
-    integration.optuna.logging.set_verbosity(integration.optuna.logging.WARNING)
-    name = args.study_name or f"{args.problem}-{args.optimizer}"
-    try:
-        study = integration.open_study(args.optuna, name, options["sampler"], seed=args.seed)
-    except Exception as error:  # optuna and its storages raise many kinds
-        return fail("sweep", f"--optuna {args.optuna}: cannot open the study ({error})")
-    before, factory = len(study.trials), getattr(optim, args.optimizer)
-    training = (problem.loss_fn, problem.init_fn, problem.data, factory, space)
-    trials = dict(n_trials=options["trials"], lanes=options["lanes"])
-    integration.optimize(study, *training, **trials, **_run(args))
-    report = {**integration.summary(study), "storage": args.optuna}
-    report["added"] = len(study.trials) - before
-    if args.json:
-        print(json.dumps(report, indent=1, allow_nan=False))
-        return 0
-    counts = ", ".join(f"{n} {state}" for state, n in report["states"].items())
-    best = report["best"] or {"number": "-", "value": "none (no trial completed)", "params": {}}
-    print(f"study {name}: {report['trials']} trials (+{report['added']}): {counts}")
-    print(f"best trial #{best['number']}: value {best['value']}")
-    print("".join(f"  {param} = {value}\n" for param, value in best["params"].items()), end="")
-    return 0
 
 
 def _write_files(result: Any, args: argparse.Namespace, out: Path, summary: Any) -> bool:

@@ -42,7 +42,19 @@ from jaxgd._engine.checks import check_positive_int
 from jaxgd._keys import as_key
 from jaxgd._progress import progress_bar
 from jaxgd._types import Batch, InitFn, LossFn, PRNGKey
-from jaxgd.sweeps import Choice, LogUniform, SuccessiveHalving, Uniform, configurations, sweep
+from jaxgd.integrations._optuna_checks import (
+    check_cmaes,
+    check_functions,
+    check_prune,
+    check_setup,
+    check_space,
+    check_space_fits,
+    check_study,
+    check_sweep_options,
+    setup,
+    suggest,
+)
+from jaxgd.sweeps import Choice, LogUniform, SuccessiveHalving, Uniform, sweep
 from jaxgd.sweeps.checks import seed_list
 
 __all__ = ["SAMPLERS", "open_study", "optimize", "sampler", "summary", "to_distributions"]
@@ -51,7 +63,6 @@ SAMPLERS = ("tpe", "random", "cmaes")
 """The samplers :func:`sampler` makes by name."""
 
 _CHOICE_TYPES = (type(None), bool, int, float, str)
-_OWN_OPTIONS = ("points", "grid", "random", "n_random", "key", "seeds", "prune", "keep_best")
 
 
 def optimize(
@@ -105,6 +116,16 @@ def optimize(
     ``final_loss``, ``eval_loss``, ``diverged_at`` and a readable ``reason``. If the
     sweep raises (or is interrupted), the trials of its batch are told ``FAIL`` with the
     reason before the error propagates, so no trial is left running in the storage.
+    Trials carry ``seeds`` too, the number of seeds their value is the median over.
+
+    One study, one setup: the first call records on the study (user attribute
+    ``jaxgd_setup``) the optimizer factory's name, ``steps``, ``epochs``, ``batch_size``,
+    the seeds, the value (``eval_loss`` or ``final_loss``) and the space's distributions.
+    A later call with another setup raises ValueError listing what differs, before any
+    trial is asked, rather than mix values that do not compare: use a new study name (or
+    the same settings). The space may change its ranges (the values still compare), but a
+    parameter whose kind (float, int, categorical), log scale or choices differ from the
+    study's earlier trials is refused the same way, whether jaxgd recorded a setup or not.
 
     Reproducibility: the lanes of a batch use ``jax.random.fold_in(key, n)``, ``n`` the
     number of the batch's first trial (its ``jaxgd_key`` user attribute), so a trial's
@@ -128,15 +149,21 @@ def optimize(
       >>> len(study.trials), study.best_value < 1.0
       (32, True)
     """
-    _check_study(study)
+    check_functions(loss_fn, init_fn, optimizer_factory)
+    check_study(study)
     n_trials = check_positive_int("n_trials", n_trials, "the number of trials to tell.")
     lanes = check_positive_int("lanes", lanes, "the number of trials trained together.")
     distributions = to_distributions(space)
-    n_seeds = len(seed_list(seeds))
-    _check_prune(prune, n_seeds)
-    _check_sweep_options(sweep_options)
+    seed_values = [int(seed) for seed in seed_list(seeds)]
+    n_seeds = len(seed_values)
+    check_prune(prune, n_seeds)
+    check_sweep_options(sweep_options)
     key = as_key(key)
-    _check_names(optimizer_factory, distributions, key)
+    check_space(optimizer_factory, distributions)
+    metric = "eval_loss" if eval_data is not None else "final_loss"
+    check_space_fits(study, distributions)
+    training = dict(steps=steps, epochs=epochs, batch_size=batch_size, value=metric)
+    check_setup(study, setup(optimizer_factory, distributions, seeds=seed_values, **training))
     options = dict(sweep_options, seeds=seeds, steps=steps, epochs=epochs, progress=False)
     options.update(batch_size=batch_size, eval_data=eval_data)
     if prune is not None:
@@ -146,7 +173,7 @@ def optimize(
             loss_fn, init_fn, data, optimizer_factory, points=points, key=batch_key, **options
         ),
         n_seeds,
-        "eval_loss" if eval_data is not None else "final_loss",
+        metric,
         prune,
         steps,
     )
@@ -181,8 +208,11 @@ def to_distributions(space: Mapping[str, Any]) -> dict[str, BaseDistribution]:
 def _distribution(name: Any, entry: Any) -> BaseDistribution:
     if not isinstance(name, str):
         raise ValueError(f"space key {name!r} must be a hyperparameter name (a str).")
-    if isinstance(entry, BaseDistribution):
+    if type(entry) in (FloatDistribution, IntDistribution, CategoricalDistribution):
         return entry
+    for kind in (FloatDistribution, IntDistribution):  # Optuna's deprecated subclasses
+        if isinstance(entry, kind):
+            return kind(entry.low, entry.high, log=entry.log, step=entry.step)
     if isinstance(entry, LogUniform):
         return FloatDistribution(entry.low, entry.high, log=True)
     if isinstance(entry, Uniform):
@@ -207,6 +237,7 @@ def sampler(name: str, seed: int | None = None) -> optuna.samplers.BaseSampler:
     samplers = optuna.samplers
     kinds = {"tpe": samplers.TPESampler, "random": samplers.RandomSampler}
     if name == "cmaes":
+        check_cmaes()
         return samplers.CmaEsSampler(seed=seed)
     if name not in kinds:
         raise ValueError(f"sampler {name!r}; choose one of {', '.join(SAMPLERS)}.")
@@ -241,54 +272,6 @@ def summary(study: optuna.Study) -> dict[str, Any]:
     }
 
 
-# ----------------------------------------------------------------------------- checks
-
-
-def _check_study(study: Any) -> None:
-    if not isinstance(study, optuna.Study):
-        raise TypeError(f"study={study!r} must be an optuna.Study (optuna.create_study()).")
-    if len(study.directions) != 1:
-        raise ValueError(
-            f"the study has {len(study.directions)} objectives; optimize tells one value, "
-            "the loss: create it with optuna.create_study(direction='minimize')."
-        )
-    if study.direction != optuna.study.StudyDirection.MINIMIZE:
-        raise ValueError(
-            f"the study's direction is {study.direction.name.lower()}; optimize tells losses "
-            "to minimize: create it with optuna.create_study(direction='minimize')."
-        )
-
-
-def _check_prune(prune: Any, n_seeds: int) -> None:
-    if prune is not None and not isinstance(prune, SuccessiveHalving):
-        raise TypeError(f"prune={prune!r} must be a jaxgd.SuccessiveHalving or None.")
-    if prune is not None and n_seeds > 1 and prune.over_seeds != "median":
-        raise ValueError(
-            f"with {n_seeds} seeds per trial, prune must keep or prune a trial's seeds "
-            "together: SuccessiveHalving(..., over_seeds='median')."
-        )
-
-
-def _check_sweep_options(options: Mapping[str, Any]) -> None:
-    taken = sorted(set(options) & set(_OWN_OPTIONS))
-    if taken:
-        raise ValueError(
-            f"optimize sets {', '.join(taken)} itself: the trials are the points, the keys "
-            "come from key, and seeds and prune are its own arguments."
-        )
-
-
-def _check_names(factory: Callable[..., Any], distributions: Mapping[str, Any], key: Any) -> None:
-    """The factory accepts every name of the space (checked before any trial is asked)."""
-    point = {}
-    for name, distribution in distributions.items():
-        if isinstance(distribution, CategoricalDistribution):
-            point[name] = distribution.choices[0]
-        elif isinstance(distribution, (FloatDistribution, IntDistribution)):
-            point[name] = distribution.high
-    configurations(factory, None, None, None, key, points=[point])
-
-
 # ----------------------------------------------------------------------------- batches
 
 
@@ -314,8 +297,9 @@ class _Batch:
         trials: list[Trial] = []
         told = 0
         try:
-            for _ in range(n):
-                trials.append(study.ask(distributions))
+            for _ in range(n):  # the trial is kept before its suggestions, which may raise
+                trials.append(study.ask())
+                suggest(trials[-1], distributions)
             first = trials[0].number
             points = [dict(trial.params) for trial in trials]
             points += [points[-1]] * (size - len(points))
@@ -327,7 +311,8 @@ class _Batch:
         except BaseException as error:
             for trial in trials[told:]:
                 trial.set_user_attr("jaxgd_status", "error")
-                trial.set_user_attr("reason", f"the sweep raised {type(error).__name__}: {error}")
+                reason = f"{type(error).__name__} while its batch was asked, swept or told"
+                trial.set_user_attr("reason", f"{reason}: {error}")
                 study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
 
@@ -337,6 +322,7 @@ class _Batch:
         values = [lane[self.metric] if lane["status"] != "diverged" else math.inf for lane in lanes]
         value = float(np.median(values))
         trial.set_user_attr("steps", steps)
+        trial.set_user_attr("seeds", self.n_seeds)
         if "pruned" in statuses:
             trial.set_user_attr("jaxgd_status", "pruned")
             trial.set_user_attr("reason", self._pruned_reason(steps, value))
