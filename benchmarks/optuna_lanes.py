@@ -1,7 +1,8 @@
 """Optuna with jaxgd lanes against Optuna's usual loop, one training per trial (issue 18, 4b).
 
 Both searches tune Adam's ``learning_rate`` (log-uniform in [1e-4, 1e-1]) and ``b1``
-(uniform in [0.8, 0.99]) for the same model with the same sampler (``TPESampler(seed=0)``),
+(uniform in [0.8, 0.99]) for the same model with the same sampler (``--sampler``: TPE by
+default, or random or CMA-ES; seed 0),
 the same number of trials and in-memory storage, and minimise the same value, the
 validation MSE after ``--steps`` full-batch updates:
 
@@ -31,8 +32,8 @@ the training split's mean and standard deviation), the mean squared error, Adam.
 
 Everything else is the same across models and between the two searches. The sampler's
 ``ask`` and ``tell`` per trial (TPE's cost grows with the trials told) is a floor common to
-both: when one trial trains in about the time the sampler takes, no batching of the training
-can speed the search up by more than about twice.
+both: the table's ``ceiling`` is the speed-up over one ``fit`` per trial that a search would
+reach if its training took no time (Amdahl's bound, :func:`ceiling`).
 
 Each search runs once from a cold start (its compile included in its time). The time is
 split into training (inside the objective, or inside the sweeps), the rest (the sampler's
@@ -44,6 +45,7 @@ Usage, from the repository root::
 
     .venv/bin/python -m benchmarks.optuna_lanes --out results/optuna_lanes.json
     .venv/bin/python -m benchmarks.optuna_lanes --model linear --lanes 16 64
+    .venv/bin/python -m benchmarks.optuna_lanes --model linear --sampler random
     .venv/bin/python -m benchmarks.optuna_lanes --trials 32 --steps 200   # quicker
 """
 
@@ -122,8 +124,14 @@ def space() -> dict[str, Any]:
     return {"learning_rate": jaxgd.log_uniform(1e-4, 1e-1), "b1": jaxgd.uniform(0.8, 0.99)}
 
 
-def _study(optuna: Any) -> Any:
-    return optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+def study_maker(sampler_name: str) -> Callable[[], Any]:
+    """A function that creates an in-memory study with the sampler ``sampler_name``
+    (``tpe``, ``random`` or ``cmaes``), seeded with 0: every search starts from the same."""
+    import optuna
+
+    from jaxgd.integrations.optuna import sampler
+
+    return lambda: optuna.create_study(sampler=sampler(sampler_name, seed=0))
 
 
 def _compile_estimate(calls: list[float]) -> float:
@@ -131,7 +139,9 @@ def _compile_estimate(calls: list[float]) -> float:
     return max(0.0, calls[0] - statistics.median(calls[1:])) if len(calls) > 1 else 0.0
 
 
-def per_trial(optuna: Any, workload: Workload, n_trials: int, steps: int) -> dict[str, Any]:
+def per_trial(
+    make_study: Callable[[], Any], workload: Workload, n_trials: int, steps: int
+) -> dict[str, Any]:
     """Optuna's usual loop: one compiled training per trial."""
     train, validation = load_data()
     init_key = lane_keys(KEY, 0)[0]
@@ -161,13 +171,15 @@ def per_trial(optuna: Any, workload: Workload, n_trials: int, steps: int) -> dic
         calls.append(time.perf_counter() - start)
         return value
 
-    study = _study(optuna)
+    study = make_study()
     start = time.perf_counter()
     study.optimize(objective, n_trials=n_trials)
     return _row("per trial (jit, one call per trial)", study, time.perf_counter() - start, calls)
 
 
-def per_trial_fit(optuna: Any, workload: Workload, n_trials: int, steps: int) -> dict[str, Any]:
+def per_trial_fit(
+    make_study: Callable[[], Any], workload: Workload, n_trials: int, steps: int
+) -> dict[str, Any]:
     """Optuna's usual loop with jaxgd's own ``fit``: one ``jaxgd.fit`` per trial (it compiles
     once: the optimizer's hyperparameters are traced), what the issue names as the peer."""
     train, validation = load_data()
@@ -186,14 +198,14 @@ def per_trial_fit(optuna: Any, workload: Workload, n_trials: int, steps: int) ->
         calls.append(time.perf_counter() - start)
         return value
 
-    study = _study(optuna)
+    study = make_study()
     start = time.perf_counter()
     study.optimize(objective, n_trials=n_trials)
     return _row("per trial (jaxgd.fit per trial)", study, time.perf_counter() - start, calls)
 
 
 def lanes(
-    optuna: Any, workload: Workload, n_trials: int, steps: int, n_lanes: int
+    make_study: Callable[[], Any], workload: Workload, n_trials: int, steps: int, n_lanes: int
 ) -> dict[str, Any]:
     """jaxgd lanes: ``n_lanes`` trials per sweep."""
     from jaxgd.integrations import optuna as integration
@@ -210,7 +222,7 @@ def lanes(
 
     integration.sweep = timed_sweep  # the batches' training time, apart from the sampler's
     try:
-        study = _study(optuna)
+        study = make_study()
         start = time.perf_counter()
         integration.optimize(
             study, workload.loss_fn, workload.init_fn, train, adam, space(), n_trials=n_trials,
@@ -243,14 +255,23 @@ def _row(method: str, study: Any, total: float, calls: list[float]) -> dict[str,
     }
 
 
+def ceiling(base: dict[str, Any], row: dict[str, Any]) -> float:
+    """The most ``row``'s search could gain over ``base`` (without compile) if its training
+    took no time at all: ``base``'s time per trial over ``row``'s time per trial outside
+    training (the sampler's ``ask`` and ``tell``, the storage, Python), Amdahl's bound."""
+    base_per_trial = (base["total_s"] - base["compile_s"]) / base["trials"]
+    return base_per_trial / (row["other_s"] / row["trials"])
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     """The rows as a markdown table, with each method's speed over the first row's (one
-    ``jaxgd.fit`` per trial)."""
+    ``jaxgd.fit`` per trial), and the :func:`ceiling` of that speed-up."""
     base = rows[0]
     lines = [
         "| method | trials | total s | compile s | training s | sampler, tell, Python s "
-        "| trials/s | trials/s w/o compile | speed-up | speed-up w/o compile | best val. MSE |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| trials/s | trials/s w/o compile | speed-up | speed-up w/o compile | ceiling "
+        "| best val. MSE |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in rows:
         lines.append(
@@ -259,7 +280,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {r['trials_per_s_without_compile']:.1f} "
             f"| {r['trials_per_s'] / base['trials_per_s']:.1f}× "
             f"| {r['trials_per_s_without_compile'] / base['trials_per_s_without_compile']:.1f}× "
-            f"| {r['best_value']:.4f} |"
+            f"| {ceiling(base, r):.1f}× | {r['best_value']:.4f} |"
         )
     return "\n".join(lines)
 
@@ -274,6 +295,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--model", choices=sorted(WORKLOADS), default="mlp", help="the model to tune (mlp)"
     )
+    parser.add_argument(
+        "--sampler", choices=("tpe", "random", "cmaes"), default="tpe",
+        help="Optuna's sampler of every search, seeded with 0 (tpe)",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, help="also write the rows as JSON here")
     return parser.parse_args(argv)
 
@@ -284,15 +309,16 @@ def main(argv: list[str] | None = None) -> int:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     workload = WORKLOADS[args.model]
+    make_study = study_maker(args.sampler)
     searches: list[Callable[[], dict[str, Any]]] = [
-        lambda: per_trial_fit(optuna, workload, args.trials, args.steps),
-        lambda: per_trial(optuna, workload, args.trials, args.steps),
-        *[lambda n=n: lanes(optuna, workload, args.trials, args.steps, n) for n in args.lanes],
+        lambda: per_trial_fit(make_study, workload, args.trials, args.steps),
+        lambda: per_trial(make_study, workload, args.trials, args.steps),
+        *[lambda n=n: lanes(make_study, workload, args.trials, args.steps, n) for n in args.lanes],
     ]
     rows = [search() for search in searches]
     print(
         f"{workload.description}, diabetes, Adam, {args.steps} full-batch steps, "
-        f"{args.trials} trials, {jax.devices()[0].platform}"
+        f"{args.trials} trials, sampler {args.sampler}, {jax.devices()[0].platform}"
     )
     print(table(rows))
     if args.out is not None:
@@ -300,8 +326,9 @@ def main(argv: list[str] | None = None) -> int:
         document = {
             "model": workload.name,
             "workload": f"{workload.description}, diabetes, Adam, full batch, "
-            f"{args.steps} steps, TPESampler(seed=0), in-memory storage",
+            f"{args.steps} steps, sampler {args.sampler} (seed 0), in-memory storage",
             "machine": f"{platform.machine()} {platform.system()}, {jax.devices()[0].platform}",
+            "sampler": args.sampler,
             "versions": {"jax": jax.__version__, "optuna": optuna.__version__},
             "rows": rows,
         }

@@ -34,11 +34,12 @@ def _starts(init_fn: Callable[[PRNGKey], Any], key: PRNGKey, seeds: Array) -> tu
     """Each lane's initial parameters ``init_fn(init_key)`` and its ``data_key``
     (:func:`lane_keys`), lanes-first: the same values however they are computed.
 
-    On CPU one lane after another (``lax.map``): vmapped, the random draws compile for
-    XLA:CPU for about as long as a whole training loop (0.5–0.9 s, against 0.3–0.45 s one
-    lane at a time; ``benchmarks/RESULTS.md``), and a start runs once per sweep, so the
-    loop over lanes costs little (13 ms for 4,096 lanes of a linear model). Elsewhere
-    vmapped, as a loop of thousands of small steps would keep an accelerator waiting.
+    On CPU one lane after another (``lax.map``): vmapped, the random draws compile on
+    XLA:CPU for about as long as a small model's whole training loop (0.8–1.4 s, against
+    0.4–0.55 s one lane at a time; ``benchmarks/RESULTS.md``, "Lanes' starts on CPU"), and
+    a start runs once per sweep, so the loop over lanes costs little (8 ms for 4,096 lanes
+    of a linear model). Elsewhere vmapped, as a loop of thousands of small steps would keep
+    an accelerator waiting.
     """
 
     def start(seed: Array) -> tuple[Any, Any]:
