@@ -130,8 +130,9 @@ def optimize(
     Reproducibility: the lanes of a batch use ``jax.random.fold_in(key, n)``, ``n`` the
     number of the batch's first trial (its ``jaxgd_key`` user attribute), so a trial's
     run is reproduced by ``jaxgd.sweep(..., points=[trial.params],
-    key=jax.random.fold_in(key, trial.user_attrs["jaxgd_key"]))``, and a search resumed on
-    the loaded study never reuses a batch's key. With a seeded sampler, the same call on a
+    key=jax.random.fold_in(key, trial.user_attrs["jaxgd_key"]))`` (to rounding: a program
+    of another width may sum in another order, about 1e-6 relative in float32), and a
+    search resumed on the loaded study never reuses a batch's key. With a seeded sampler, the same call on a
     new study proposes and scores the same trials (same device and JAX version); a
     resumed search is not the uninterrupted one, as the sampler's random state restarts.
     The last batch of an unpruned search is padded to ``lanes`` with copies of its last
