@@ -282,6 +282,10 @@ def test_jaxgd_spaces_become_optuna_distributions():
             r"does not accept learning_rat \(in space\)",
         ),
         ({"learning_rate": FloatDistribution(-1.0, 1.0)}, r"allows the rate -1.0; .* > 0"),
+        (
+            {"learning_rate": jaxgd.log_uniform(1e-3, 0.3), "momentum": jaxgd.uniform(0.5, 1.2)},
+            r"space\['momentum'\].*propose .*'momentum': 1.2.*momentum=1.2 is outside",
+        ),
         ({}, "non-empty"),
     ],
 )
@@ -291,6 +295,23 @@ def test_a_bad_space_is_refused_before_any_trial(space, match):
         optimize(study, GERON.loss_fn, GERON.init_fn, GERON.data, sgd, space,
                  n_trials=2, lanes=2, steps=5, key=KEY)  # fmt: skip
     assert not study.trials
+
+
+def test_a_range_the_optimizer_refuses_is_refused_without_a_learning_rate_in_the_space():
+    def sgd_at_0_1(momentum):
+        return sgd(0.1, momentum=momentum)
+
+    def run(study, high):
+        training = (GERON.loss_fn, GERON.init_fn, GERON.data, sgd_at_0_1)
+        space = {"momentum": jaxgd.uniform(0.0, high)}
+        optimize(study, *training, space, n_trials=2, lanes=2, steps=5, key=KEY)
+
+    study = _study()
+    with pytest.raises(ValueError, match=r"space\['momentum'\].*momentum=1.2 is outside"):
+        run(study, 1.2)
+    assert not study.trials
+    run(study, 0.99)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
 
 
 @pytest.mark.parametrize(
@@ -312,9 +333,9 @@ def test_bad_arguments_are_refused(study_kwargs, kwargs, match):
 
 
 def test_an_error_in_the_sweep_fails_its_trials_and_propagates():
-    def picky_sgd(learning_rate):
-        if learning_rate > 0.5:
-            raise ValueError("picky_sgd refuses rates above 0.5")
+    def picky_sgd(learning_rate):  # accepts the space's ends, refuses the queued trial's
+        if learning_rate == 0.9:
+            raise ValueError("picky_sgd refuses 0.9")
         return sgd(learning_rate)
 
     study = _study()

@@ -102,19 +102,44 @@ def check_sweep_options(options: Mapping[str, Any]) -> None:
 
 
 def check_space(factory: Callable[..., Any], distributions: Mapping[str, Any]) -> None:
-    """The factory accepts every name of the space, and its learning rates are finite and
-    > 0 (checked before any trial is asked)."""
+    """The factory accepts every name of the space and the ends of every range (every
+    choice), and its learning rates are finite and > 0 (checked before any trial is asked,
+    so that no proposal the optimizer refuses stops the search halfway)."""
     _check_names(factory, distributions, "space")
     rates = distributions.get("learning_rate")
-    if rates is None:
-        return
-    ends = rates.choices if isinstance(rates, CategoricalDistribution) else (rates.low, rates.high)
+    ends = [] if rates is None else _ends(rates)
     bad = [v for v in ends if isinstance(v, (int, float)) and not (0 < v < math.inf)]
     if bad:
         raise ValueError(
             f"space['learning_rate'] = {rates} allows the rate {bad[0]}; learning rates must "
             "be finite and > 0, e.g. jaxgd.log_uniform(1e-4, 1.0)."
         )
+    _check_ends(factory, distributions)
+
+
+def _check_ends(factory: Callable[..., Any], distributions: Mapping[str, Any]) -> None:
+    """``factory`` builds an optimizer at each end of each range and at each choice, the
+    other names at their first end: the values a sampler may propose (the ranges' ends
+    included: Optuna's ranges are closed)."""
+    ends = {name: _ends(distribution) for name, distribution in distributions.items()}
+    first = {name: values[0] for name, values in ends.items()}
+    for name, values in ends.items():
+        for value in values:
+            point = {**first, name: value}
+            try:
+                factory(**point)
+            except (TypeError, ValueError) as error:
+                raise ValueError(
+                    f"space[{name!r}] = {distributions[name]} lets the sampler propose "
+                    f"{point}, which the optimizer factory refuses: {error} Narrow the space "
+                    "to values the optimizer accepts."
+                ) from None
+
+
+def _ends(distribution: BaseDistribution) -> list[Any]:
+    if isinstance(distribution, CategoricalDistribution):
+        return list(distribution.choices)
+    return [distribution.low, distribution.high]
 
 
 def check_space_fits(study: optuna.Study, distributions: Mapping[str, BaseDistribution]) -> None:

@@ -93,7 +93,9 @@ def optimize(
       loss_fn, init_fn, data, optimizer_factory: as for :func:`jaxgd.sweep`.
       space: name -> an Optuna distribution (``FloatDistribution``, ``IntDistribution``,
         ``CategoricalDistribution``) or jaxgd's ``log_uniform(lo, hi)``,
-        ``uniform(lo, hi)``, ``choice([...])``; each name a keyword of the factory.
+        ``uniform(lo, hi)``, ``choice([...])``; each name a keyword of the factory, which
+        must accept both ends of every range and every choice (checked before any trial:
+        a proposal it refused would stop the search halfway).
       n_trials: trials told by this call (the study keeps those it had).
       lanes: trials asked per batch, trained together; the last batch may be smaller.
       steps, epochs, batch_size, eval_data: the training of every trial, as in
@@ -132,9 +134,10 @@ def optimize(
     run is reproduced by ``jaxgd.sweep(..., points=[trial.params],
     key=jax.random.fold_in(key, trial.user_attrs["jaxgd_key"]))`` (to rounding: a program
     of another width may sum in another order, about 1e-6 relative in float32), and a
-    search resumed on the loaded study never reuses a batch's key. With a seeded sampler, the same call on a
-    new study proposes and scores the same trials (same device and JAX version); a
-    resumed search is not the uninterrupted one, as the sampler's random state restarts.
+    search resumed on the loaded study never reuses a batch's key. With a seeded sampler,
+    the same call on a new study proposes and scores the same trials (same device and JAX
+    version); a resumed search is not the uninterrupted one, as the sampler's random state
+    restarts.
     The last batch of an unpruned search is padded to ``lanes`` with copies of its last
     trial, so every batch runs the program compiled once. Returns ``study``.
 
