@@ -223,7 +223,8 @@ def _top_of_axis(finite: np.ndarray, log_scale: bool) -> float:
 def _draw_lane_group(
     ax: Any, result: Any, values: np.ndarray, lanes: np.ndarray, colour: str, label: str
 ) -> None:
-    """One faint line per seed through ``lanes``' final losses, and their median in bold.
+    """One faint line per seed through ``lanes``' final losses, and their median in bold,
+    each point marked (a lane between two gaps is a point of its own).
 
     A diverged or pruned lane is a gap in its seed's line and counts as +∞ in the median
     (as in ``best(over_seeds="median")``), so a hyperparameter value where half the seeds
@@ -236,7 +237,7 @@ def _draw_lane_group(
         per_seed.setdefault(int(result.seeds[i]), []).append((values[i], loss))
     for points in per_seed.values():
         points.sort()
-        ax.plot(*zip(*points, strict=True), color=colour, alpha=0.25, lw=0.8)
+        ax.plot(*zip(*points, strict=True), "o-", color=colour, alpha=0.45, lw=0.8, ms=3.5)
     x_values = np.unique(values[lanes])
     medians = []
     for x in x_values:
@@ -247,8 +248,10 @@ def _draw_lane_group(
     ax.plot(
         x_values,
         medians,
+        "o-",
         color=colour,
         lw=2.2,
+        ms=3.5,
         label=("median over seeds" + (f" ({label})" if label else "")),
     )
 

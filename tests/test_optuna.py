@@ -199,6 +199,21 @@ def test_sqlite_study_resumes_in_a_new_process(tmp_path):
             np.testing.assert_allclose(trial.value, float(reference.final_loss), rtol=2e-5)
 
 
+def test_a_study_reopened_with_its_seed_proposes_new_trials(tmp_path):
+    """Seeded again with the same seed, a sampler would repeat the search's first trials
+    (TPE's random start-up); open_study seeds a resumed one with (seed, trials held)."""
+    storage = f"sqlite:///{tmp_path}/s.db"
+    args = (GERON.loss_fn, GERON.init_fn, GERON.data, sgd, RATES)
+    for _ in range(2):
+        study = open_study(storage, "again", "tpe", seed=0)
+        optimize(study, *args, n_trials=4, lanes=4, steps=5, key=KEY)
+    rates = [t.params["learning_rate"] for t in study.trials]
+    assert len(rates) == 8 and not set(rates[:4]) & set(rates[4:])
+    fresh = open_study(None, "fresh", "tpe", seed=0)  # a new study: the seed as given
+    optimize(fresh, *args, n_trials=4, lanes=4, steps=5, key=KEY)
+    assert [t.params["learning_rate"] for t in fresh.trials] == rates[:4]
+
+
 def test_missing_extra_names_it(monkeypatch):
     import jaxgd.integrations
 

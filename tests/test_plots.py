@@ -90,6 +90,15 @@ def test_pruned_lanes_are_marked_apart_and_blank_after_they_stopped():
         lanes = values == rate
         expected = np.median(np.where(pruned[lanes], np.inf, result.final_loss[lanes]))
         assert median == pytest.approx(expected) if np.isfinite(expected) else np.isnan(median)
+    # every lane that ran to the end is a marked point of its seed's line, even alone
+    drawn = {
+        (float(x), float(y))
+        for line in ax.lines
+        if line.get_marker() not in (None, "None", "")
+        for x, y in zip(line.get_xdata(), line.get_ydata(), strict=True)
+    }
+    for lane in np.flatnonzero(result.status == "completed"):
+        assert (float(values[lane]), float(result.final_loss[lane])) in drawn
     shown = np.ma.getdata(plots.sweep_heatmap(result).axes[0].images[0].get_array())
     for lane in np.flatnonzero(pruned):
         stop = int(result.steps[lane]) // result.record_every

@@ -252,13 +252,23 @@ def open_study(
     storage: str | None, study_name: str, sampler_name: str = "tpe", seed: int | None = None
 ) -> optuna.Study:
     """The study ``study_name`` in ``storage`` (a URL such as ``sqlite:///study.db``; None:
-    in memory), loaded if it exists, else created to minimize, with :func:`sampler`."""
-    return optuna.create_study(
+    in memory), loaded if it exists, else created to minimize, with :func:`sampler`.
+
+    A loaded study that holds ``n`` trials gets its sampler seeded with ``(seed, n)``
+    (NumPy's ``SeedSequence``), not ``seed``: a sampler seeded again with ``seed`` would
+    propose the first trials of the search over again (TPE's random start-up trials).
+    """
+    study = optuna.create_study(
         storage=storage,
         study_name=study_name,
         sampler=sampler(sampler_name, seed),
         load_if_exists=True,
     )
+    held = len(study.get_trials(deepcopy=False))
+    if held and seed is not None:
+        resumed = int(np.random.SeedSequence([seed, held]).generate_state(1)[0])
+        study.sampler = sampler(sampler_name, resumed)
+    return study
 
 
 def summary(study: optuna.Study) -> dict[str, Any]:
@@ -316,7 +326,7 @@ class _Batch:
             for trial in trials[told:]:
                 trial.set_user_attr("jaxgd_status", "error")
                 reason = f"{type(error).__name__} while its batch was asked, swept or told"
-                trial.set_user_attr("reason", f"{reason}: {error}")
+                trial.set_user_attr("reason", f"{reason}: {error}" if str(error) else reason)
                 study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
 
