@@ -327,9 +327,9 @@ def _check(method, rule, min_lr, max_lr, steps, num_rates, factory) -> tuple:
             "pass jaxgd.optim.sgd, optax.adam or functools.partial(jaxgd.optim.sgd, "
             "momentum=0.9), not an optimizer such as sgd(0.1)."
         )
-    from jaxgd.sweeps.space import _check_names  # jaxgd.sweep's check of the names
+    from jaxgd.sweeps.space import check_names  # jaxgd.sweep's check of the names
 
-    _check_names(factory, ["learning_rate"], "lr_find, which calls it as f(learning_rate=...)")
+    check_names(factory, ["learning_rate"], "lr_find, which calls it as f(learning_rate=...)")
     return (min_lr, max_lr, int(steps), rule), int(num_rates)
 
 

@@ -230,10 +230,10 @@ def _draw_lane_group(
     (as in ``best(over_seeds="median")``), so a hyperparameter value where half the seeds
     or more diverged or were pruned has no median point.
     """
-    diverged = np.isin(result.status, ("diverged", "pruned"))
+    stopped_early = np.isin(result.status, ("diverged", "pruned"))
     per_seed: dict[int, list[tuple[float, float]]] = {}
     for i in lanes:
-        loss = result.final_loss[i] if not diverged[i] else np.nan
+        loss = result.final_loss[i] if not stopped_early[i] else np.nan
         per_seed.setdefault(int(result.seeds[i]), []).append((values[i], loss))
     for points in per_seed.values():
         points.sort()
@@ -242,7 +242,7 @@ def _draw_lane_group(
     medians = []
     for x in x_values:
         at_x = lanes[values[lanes] == x]
-        losses = np.where(diverged[at_x], np.inf, result.final_loss[at_x])
+        losses = np.where(stopped_early[at_x], np.inf, result.final_loss[at_x])
         medians.append(np.median(losses))
     medians = np.where(np.isfinite(medians), medians, np.nan)
     ax.plot(
@@ -270,13 +270,10 @@ def sweep_heatmap(result: Any, *, title: str | None = None) -> Figure:
             "run's FitResult draw loss_curves."
         )
     steps = np.arange(losses.shape[1]) * result.record_every
-    after_divergence = (result.status == "diverged")[:, None] & (
-        steps[None, :] > np.asarray(result.diverged_at)[:, None]
-    )
-    after_divergence |= (result.status == "pruned")[:, None] & (
-        steps[None, :] > np.asarray(result.steps)[:, None]
-    )
-    shown = np.where(np.isfinite(losses) & ~after_divergence, losses, np.nan)
+    last_run = np.where(result.status == "diverged", result.diverged_at, result.steps)
+    stopped = np.isin(result.status, ("diverged", "pruned"))[:, None]
+    after_stop = stopped & (steps[None, :] > np.asarray(last_run)[:, None])
+    shown = np.where(np.isfinite(losses) & ~after_stop, losses, np.nan)
     fig = Figure(figsize=(7.2, 4.6), layout="constrained")
     ax = fig.add_subplot()
     kept = shown[result.status != "diverged"]

@@ -44,11 +44,11 @@ def run(args: argparse.Namespace) -> int:
         return fail("sweep", error)
     from jaxgd import optim
     from jaxgd.problems import get_problem
-    from jaxgd.sweeps.space import _check_names
+    from jaxgd.sweeps.space import check_names
 
     out = None if args.out is None else check_output_folder(args.out)
     space, factory = optuna_space(args), getattr(optim, args.optimizer)
-    _check_names(factory, space, "--grid")  # before optimize would name its `space`
+    check_names(factory, space, "--grid")  # before optimize would name its `space`
     options = {n: d if getattr(args, n) is None else getattr(args, n) for n, d in OPTUNA.items()}
     integration.optuna.logging.set_verbosity(integration.optuna.logging.WARNING)
     name = args.study_name or f"{args.problem}-{args.optimizer}"

@@ -26,7 +26,7 @@ from optuna.distributions import (
 from optuna.trial import Trial
 
 from jaxgd.sweeps import SuccessiveHalving
-from jaxgd.sweeps.space import _check_names
+from jaxgd.sweeps.space import check_names
 
 _OWN_OPTIONS = ("points", "grid", "random", "n_random", "key", "seeds", "prune", "keep_best")
 SETUP_ATTR = "jaxgd_setup"
@@ -105,7 +105,7 @@ def check_space(factory: Callable[..., Any], distributions: Mapping[str, Any]) -
     """The factory accepts every name of the space and the ends of every range (every
     choice), and its learning rates are finite and > 0 (checked before any trial is asked,
     so that no proposal the optimizer refuses stops the search halfway)."""
-    _check_names(factory, distributions, "space")
+    check_names(factory, distributions, "space")
     rates = distributions.get("learning_rate")
     ends = [] if rates is None else _ends(rates)
     bad = [v for v in ends if isinstance(v, (int, float)) and not (0 < v < math.inf)]

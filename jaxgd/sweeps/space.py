@@ -178,10 +178,10 @@ def configurations(
                 "points lists whole configurations; give it without grid, random or n_random."
             )
         columns = _point_columns(points)
-        _check_names(optimizer, columns, "points")
+        check_names(optimizer, columns, "points")
         return Configurations(columns, len(points))
     grid, random = _checked_space(grid, random, n_random)
-    _check_names(optimizer, [*grid, *random], "grid")
+    check_names(optimizer, [*grid, *random], "grid")
     grid_values = {name: _column(values) for name, values in grid.items()}
     _check_rates(grid_values, "grid")
     sizes = [len(values) for values in grid_values.values()]
@@ -201,7 +201,7 @@ def configurations(
     return Configurations(columns, n)
 
 
-def _check_names(optimizer: Callable[..., Any], names: Any, where: str) -> None:
+def check_names(optimizer: Callable[..., Any], names: Any, where: str) -> None:
     """Every hyperparameter name is one the optimizer factory accepts."""
     accepted = _accepted_names(optimizer)
     unknown = sorted(n for n in names if accepted is not None and n not in accepted)
